@@ -1,0 +1,362 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Request is an incoming request or notification, as a [Handler] sees it.
+type Request struct {
+	// Method is the method name.
+	Method string
+	// Params is the raw params member; nil when absent.
+	Params json.RawMessage
+	// Notification is true when the sender expects no answer.
+	Notification bool
+	// Conn is the connection the request came in on, for callbacks.
+	Conn *Conn
+}
+
+// DecodeParams decodes the params into v. Unknown members are an error, as
+// is a missing params member. The returned error wraps [ErrInvalidParams].
+func (r *Request) DecodeParams(v any) error {
+	if len(r.Params) == 0 || isNull(r.Params) {
+		return ErrInvalidParams.WithMessage("%s: params are missing", r.Method)
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return ErrInvalidParams.WithMessage("%s: %v", r.Method, err)
+	}
+	return nil
+}
+
+// Handler answers requests. Handle is called on its own goroutine for every
+// request, with a context that is cancelled when the peer cancels the
+// request or the connection closes; its result (or error) is the answer. An
+// error that is, or wraps, an *[Error] is sent with that code; a context
+// error after the peer cancelled becomes [ErrCancelled]; any other error
+// becomes [ErrInternal] with the error's text.
+//
+// Notifications are handled on the connection's read loop, in the order they
+// arrive, and must not block; their result and error are discarded (an
+// error is logged).
+type Handler interface {
+	Handle(ctx context.Context, req *Request) (result any, err error)
+}
+
+// HandlerFunc adapts a function to a [Handler].
+type HandlerFunc func(ctx context.Context, req *Request) (any, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, req *Request) (any, error) { return f(ctx, req) }
+
+var _ Handler = HandlerFunc(nil)
+
+// Options configure a [Conn].
+type Options struct {
+	// Strict ends the connection on the first malformed line from the peer
+	// (the host's choice); otherwise malformed lines are answered and
+	// skipped (the plugin's choice). See [LineStream].
+	Strict bool
+	// Tracer, if not nil, records every line in both directions.
+	Tracer *Tracer
+	// Logger receives the connection's diagnostics: skipped lines, answers
+	// that could not be sent. Nil discards them.
+	Logger *log.Logger
+	// CancelGrace is how long Call waits for the answer to a request after
+	// its context is done and $/cancelRequest was sent. Zero means
+	// [DefaultCancelGrace].
+	CancelGrace time.Duration
+}
+
+// DefaultCancelGrace is the default [Options.CancelGrace].
+const DefaultCancelGrace = 5 * time.Second
+
+// Conn is one end of a protocol connection. Both ends are the same: each can
+// call the other, each serves the other's calls with its [Handler], and each
+// can offer byte streams for the other to read or write.
+//
+// A Conn serves $/cancelRequest and the stream/* methods itself; every other
+// method goes to the Handler.
+type Conn struct {
+	rpc    *jsonrpc2.Conn
+	stream *LineStream
+	h      Handler
+	logger *log.Logger
+	grace  time.Duration
+
+	nextID atomic.Uint64
+
+	mu       sync.Mutex
+	inflight map[jsonrpc2.ID]*inflight
+	cause    error
+
+	streams streamTable
+	wg      sync.WaitGroup
+}
+
+type inflight struct {
+	cancel    context.CancelFunc
+	cancelled atomic.Bool
+}
+
+// NewConn starts a connection that reads messages from r and writes them to
+// w; Close closes c (which should close r and w). It starts reading at once.
+// The handler may be nil when the peer is not expected to call.
+func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Conn {
+	if h == nil {
+		h = HandlerFunc(func(context.Context, *Request) (any, error) { return nil, ErrMethodNotFound })
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
+	}
+	conn := &Conn{
+		h:        h,
+		logger:   logger,
+		grace:    opts.CancelGrace,
+		inflight: map[jsonrpc2.ID]*inflight{},
+	}
+	if conn.grace <= 0 {
+		conn.grace = DefaultCancelGrace
+	}
+	conn.streams.m = map[string]*offered{}
+	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
+	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
+	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn}, rpcHandler{conn},
+		jsonrpc2.SetLogger(logger))
+	return conn
+}
+
+// causeStream records why reading stopped, for [Conn.Err].
+type causeStream struct {
+	*LineStream
+	c *Conn
+}
+
+func (s causeStream) ReadObject(v any) error {
+	err := s.LineStream.ReadObject(v)
+	if err != nil {
+		s.c.setCause(err)
+	}
+	return err
+}
+
+func (c *Conn) setCause(err error) {
+	c.mu.Lock()
+	if c.cause == nil {
+		c.cause = err
+	}
+	c.mu.Unlock()
+}
+
+// errClosedLocally is the cause recorded when this side called Close.
+var errClosedLocally = errors.New("closed by this side")
+
+// Err returns nil while the connection is open. Once it has closed it
+// returns why: [io.EOF] when the peer closed its end cleanly, a
+// *[ViolationError] when the peer broke the framing in strict mode, another
+// read error, or an error saying this side closed it.
+func (c *Conn) Err() error {
+	select {
+	case <-c.rpc.DisconnectNotify():
+	default:
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause == nil {
+		return errClosedLocally
+	}
+	return c.cause
+}
+
+// Done returns a channel that is closed when the connection has closed.
+func (c *Conn) Done() <-chan struct{} { return c.rpc.DisconnectNotify() }
+
+// SetLimits sets the largest message this side accepts (in) and the largest
+// the peer accepts (out), as agreed in the handshake. Zero leaves a limit
+// unchanged.
+func (c *Conn) SetLimits(in, out int64) { c.stream.SetLimits(in, out) }
+
+// Close closes the connection. Calls in flight return [ErrConnClosed];
+// handlers in flight see their context cancelled. It does not wait for
+// handlers to return: see [Conn.Wait].
+func (c *Conn) Close() error {
+	c.setCause(errClosedLocally)
+	err := c.rpc.Close()
+	if errors.Is(err, jsonrpc2.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Wait blocks until every handler goroutine started by the connection has
+// returned. Call it after Close to be sure no handler still runs.
+func (c *Conn) Wait() { c.wg.Wait() }
+
+// closedError wraps ErrConnClosed with the reason the connection closed.
+func (c *Conn) closedError() error {
+	<-c.rpc.DisconnectNotify()
+	cause := c.Err()
+	if errors.Is(cause, io.EOF) {
+		return fmt.Errorf("%w: peer closed its output", ErrConnClosed)
+	}
+	return fmt.Errorf("%w: %w", ErrConnClosed, cause)
+}
+
+// Call sends a request and waits for its answer, decoding the result into
+// result (which may be nil to discard it). An error answer is returned as an
+// *[Error]. If ctx is done first, Call sends $/cancelRequest and waits up to
+// the cancel grace for the answer, which it then returns as usual (a result
+// that arrives after cancelling is still decoded and returned, so nothing
+// the peer made is lost); when the grace runs out it returns an error
+// wrapping ctx.Err(). If the connection closes, the error wraps
+// [ErrConnClosed] and says why.
+func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
+	id := jsonrpc2.ID{Num: c.nextID.Add(1)}
+	w, err := c.rpc.DispatchCall(ctx, method, params, jsonrpc2.PickID(id))
+	if err != nil {
+		return c.sendError(err)
+	}
+	err = w.Wait(ctx, result)
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		if nerr := c.rpc.Notify(context.Background(), MethodCancelRequest, CancelParams{ID: json.RawMessage(fmt.Sprint(id.Num))}); nerr != nil {
+			return c.waitError(nerr)
+		}
+		gctx, cancel := context.WithTimeout(context.Background(), c.grace)
+		defer cancel()
+		err = w.Wait(gctx, result)
+		if gctx.Err() != nil && errors.Is(err, gctx.Err()) {
+			return fmt.Errorf("%s: no answer within %v of cancelling: %w", method, c.grace, ctxErr)
+		}
+	}
+	return c.waitError(err)
+}
+
+func (c *Conn) sendError(err error) error {
+	if errors.Is(err, jsonrpc2.ErrClosed) {
+		return c.closedError()
+	}
+	return err
+}
+
+func (c *Conn) waitError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, jsonrpc2.ErrClosed) {
+		return c.closedError()
+	}
+	return FromWire(err)
+}
+
+// Notify sends a notification. It returns once the message is written.
+func (c *Conn) Notify(ctx context.Context, method string, params any) error {
+	return c.sendError(c.rpc.Notify(ctx, method, params))
+}
+
+// rpcHandler adapts a Conn to jsonrpc2.Handler.
+type rpcHandler struct{ c *Conn }
+
+func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	c := h.c
+	req := &Request{Method: r.Method, Notification: r.Notif, Conn: c}
+	if r.Params != nil {
+		req.Params = *r.Params
+	}
+	if r.Method == MethodCancelRequest {
+		c.cancelInflight(req)
+		if !r.Notif {
+			c.reply(ctx, r.ID, nil, nil, nil)
+		}
+		return
+	}
+	if r.Notif {
+		if _, err := c.dispatch(ctx, req); err != nil {
+			c.logger.Printf("notification %s: %v", r.Method, err)
+		}
+		return
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	fl := &inflight{cancel: cancel}
+	c.mu.Lock()
+	c.inflight[r.ID] = fl
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		res, err := c.dispatch(rctx, req)
+		c.mu.Lock()
+		delete(c.inflight, r.ID)
+		c.mu.Unlock()
+		c.reply(ctx, r.ID, res, err, fl)
+	}()
+}
+
+func (c *Conn) dispatch(ctx context.Context, req *Request) (any, error) {
+	switch req.Method {
+	case MethodStreamRead, MethodStreamWrite, MethodStreamClose:
+		return c.serveStream(ctx, req)
+	}
+	return c.h.Handle(ctx, req)
+}
+
+func (c *Conn) cancelInflight(req *Request) {
+	var p CancelParams
+	if err := req.DecodeParams(&p); err != nil {
+		c.logger.Printf("%v", err)
+		return
+	}
+	var id jsonrpc2.ID
+	if err := json.Unmarshal(p.ID, &id); err != nil {
+		return // not an id this side ever uses: nothing to cancel
+	}
+	if p.ID[0] == '"' {
+		id.IsString = true
+	}
+	c.mu.Lock()
+	fl := c.inflight[id]
+	c.mu.Unlock()
+	if fl != nil {
+		fl.cancelled.Store(true)
+		fl.cancel()
+	}
+}
+
+// reply sends the answer to a request, mapping err to a wire error.
+func (c *Conn) reply(ctx context.Context, id jsonrpc2.ID, res any, err error, fl *inflight) {
+	if err == nil {
+		err = c.rpc.Reply(ctx, id, res)
+		if err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
+			return
+		}
+		c.logger.Printf("answer to request %s could not be sent: %v", id, err)
+		if AsError(err) == nil {
+			return // a write error: the connection is going away
+		}
+	}
+	werr := AsError(err)
+	switch {
+	case fl != nil && fl.cancelled.Load() && errors.Is(err, context.Canceled):
+		werr = ErrCancelled
+	case werr != nil:
+	default:
+		werr = ErrInternal.WithMessage("%v", err)
+	}
+	if err := c.rpc.ReplyWithError(ctx, id, werr.Wire()); err != nil && !errors.Is(err, jsonrpc2.ErrClosed) {
+		c.logger.Printf("error answer to request %s could not be sent: %v", id, err)
+	}
+}

@@ -1,0 +1,17 @@
+// Package protocol defines the wire protocol between a packer host and its
+// plugins: newline-delimited JSON-RPC 2.0 over the plugin's stdin and stdout.
+//
+// The package is shared by both ends and knows nothing of either. It holds:
+//
+//   - the protocol version and the launch environment (version.go);
+//   - the error codes, as Go error values comparable with errors.Is (errors.go);
+//   - the line framing: one message per line, a size cap, and the rules for
+//     malformed input (frame.go);
+//   - the Go type of every method's params and result (messages.go);
+//   - a symmetric connection that dispatches requests, carries cancellation
+//     both ways and serves byte streams (conn.go, streams.go);
+//   - an optional trace of every line sent and received (trace.go).
+//
+// SPEC.md in the repository root is the normative description; the JSON
+// Schemas in schema/ are generated from the types in this package.
+package protocol

@@ -1,0 +1,364 @@
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// LineStream frames JSON-RPC 2.0 messages as lines: one JSON value per line,
+// UTF-8, terminated by "\n". It implements jsonrpc2.ObjectStream.
+//
+// Reading enforces a size cap and validates every line before the jsonrpc2
+// connection sees it, because the jsonrpc2 package closes the connection on
+// any malformed message. What happens to a bad line depends on the mode:
+//
+//   - Lenient (the plugin side): a bad request is answered on the spot with
+//     -32700 (not JSON, not UTF-8), -32600 (not a valid request, or a batch)
+//     or [CodeMessageTooLarge], and reading goes on with the next line. A bad
+//     response cannot be answered; it is reported to OnMalformed and dropped.
+//   - Strict (the host side): the first bad line ends the stream; ReadObject
+//     returns a *[ViolationError] that quotes the line, shortened.
+//
+// Empty lines are skipped, and a "\r" before the "\n" is removed. Lines longer
+// than the cap are never held in memory: their bytes are discarded up to the
+// next newline.
+type LineStream struct {
+	r      *bufio.Reader
+	w      io.Writer
+	closer io.Closer
+	strict bool
+
+	maxIn  atomic.Int64 // largest line accepted
+	maxOut atomic.Int64 // largest line the peer accepts
+
+	// OnMalformed, if set, is called with a description of every bad line
+	// the stream skips in lenient mode. It must not block.
+	OnMalformed func(err error)
+
+	trace *Tracer
+
+	wmu  sync.Mutex
+	wbuf []byte
+	line []byte
+}
+
+// NewLineStream returns a LineStream reading from r and writing to w. Close
+// closes c. strict selects the strict mode described on [LineStream]. Both
+// size limits start at [DefaultMaxMessageSize]. tr may be nil.
+func NewLineStream(r io.Reader, w io.Writer, c io.Closer, strict bool, tr *Tracer) *LineStream {
+	s := &LineStream{r: bufio.NewReaderSize(r, 64<<10), w: w, closer: c, strict: strict, trace: tr}
+	s.maxIn.Store(DefaultMaxMessageSize)
+	s.maxOut.Store(DefaultMaxMessageSize)
+	return s
+}
+
+// SetLimits sets the largest line this side accepts (in) and the largest
+// line the peer accepts (out). A value <= 0 leaves that limit unchanged.
+// It is safe to call concurrently with reads and writes.
+func (s *LineStream) SetLimits(in, out int64) {
+	if in > 0 {
+		s.maxIn.Store(in)
+	}
+	if out > 0 {
+		s.maxOut.Store(out)
+	}
+}
+
+// ViolationError reports a line the peer sent that breaks the framing or
+// JSON-RPC rules. Line holds its first bytes.
+type ViolationError struct {
+	Err  *Error // the JSON-RPC error code the line deserves
+	Line []byte // the offending bytes, shortened to at most 200 bytes
+	Size int64  // the length of the whole line
+}
+
+func (e *ViolationError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Err.Message, Quote(e.Line, e.Size))
+}
+
+// Unwrap returns the protocol error, so errors.Is(err, ErrParse) works.
+func (e *ViolationError) Unwrap() error { return e.Err }
+
+// Quote formats the first bytes of a line of length size for an error
+// message, marking the cut when there is one.
+func Quote(b []byte, size int64) string {
+	if int64(len(b)) < size {
+		return fmt.Sprintf("%q... (%d bytes)", b, size)
+	}
+	return strconv.Quote(string(b))
+}
+
+const quoteLen = 200
+
+func shorten(b []byte) []byte {
+	if len(b) > quoteLen {
+		b = b[:quoteLen]
+	}
+	return append([]byte(nil), b...)
+}
+
+// ReadObject reads the next valid message into v, which jsonrpc2 gives as
+// its own message type. See [LineStream] for what happens to bad lines.
+func (s *LineStream) ReadObject(v any) error {
+	for {
+		line, size, err := s.readLine()
+		if err != nil {
+			return err
+		}
+		if size > s.maxIn.Load() {
+			s.trace.recvRaw(line, size)
+			verr := &ViolationError{Err: ErrMessageTooLarge.WithMessage("line of %d bytes exceeds the limit of %d", size, s.maxIn.Load()), Line: shorten(line), Size: size}
+			if err := s.reject(verr, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		s.trace.recv(line)
+		id, werr := validate(line)
+		if werr == nil {
+			if err := json.Unmarshal(line, v); err != nil {
+				// validate accepted what jsonrpc2 refuses; treat as invalid.
+				werr = ErrInvalidRequest.WithMessage("%v", err)
+			} else {
+				return nil
+			}
+		}
+		verr := &ViolationError{Err: werr, Line: shorten(line), Size: size}
+		if err := s.reject(verr, id); err != nil {
+			return err
+		}
+	}
+}
+
+// reject handles a bad line: in strict mode it ends the stream, in lenient
+// mode it answers (when the line was a request, or unreadable) and goes on.
+func (s *LineStream) reject(verr *ViolationError, id json.RawMessage) error {
+	if s.strict {
+		return verr
+	}
+	if s.OnMalformed != nil {
+		s.OnMalformed(verr)
+	}
+	if errors.Is(verr.Err, errIsResponse) {
+		return nil // a bad response is never answered
+	}
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	return s.writeRaw(errorResponse{JSONRPC: "2.0", ID: id, Error: verr.Err})
+}
+
+type errorResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   *Error          `json:"error"`
+}
+
+// readLine returns the next line without its terminator. A line longer than
+// the cap is returned as its first bytes with its full size; the rest is
+// discarded. The returned slice is valid until the next call.
+func (s *LineStream) readLine() ([]byte, int64, error) {
+	s.line = s.line[:0]
+	var size int64
+	max := s.maxIn.Load()
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		size += int64(len(chunk))
+		if size <= max+2 { // room for "\r\n"
+			s.line = append(s.line, chunk...)
+		} else if len(s.line) < quoteLen {
+			n := min(quoteLen-len(s.line), len(chunk))
+			s.line = append(s.line, chunk[:n]...)
+		}
+		switch {
+		case err == nil:
+			line := s.line
+			size--
+			if size < int64(len(line)) {
+				line = line[:size] // drop "\n"
+			}
+			if size > 0 && len(line) > 0 && line[len(line)-1] == '\r' && int64(len(line)) == size {
+				line = line[:len(line)-1]
+				size--
+			}
+			return line, size, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if size > 0 {
+				return nil, 0, fmt.Errorf("%w: stream ended inside a message (%s)", io.ErrUnexpectedEOF, Quote(shorten(s.line), size))
+			}
+			return nil, 0, io.EOF
+		default:
+			return nil, 0, err
+		}
+	}
+}
+
+// errIsResponse marks a validation failure of a response, which is never
+// answered.
+var errIsResponse = NewError(CodeInvalidRequest, "invalid response")
+
+// envelope is the shape of any JSON-RPC 2.0 message, with every member raw
+// so that presence, null and type can all be told apart.
+type envelope struct {
+	JSONRPC json.RawMessage `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  json.RawMessage `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// validate checks one line against the framing and JSON-RPC 2.0 rules. On
+// failure it returns the error the line deserves and, when the line is a
+// request whose id could be read, that id verbatim.
+func validate(line []byte) (json.RawMessage, *Error) {
+	if !utf8.Valid(line) {
+		return nil, ErrParse.WithMessage("message is not valid UTF-8")
+	}
+	if !json.Valid(line) {
+		return nil, ErrParse.WithMessage("message is not valid JSON")
+	}
+	trimmed := bytes.TrimLeft(line, " \t\r")
+	switch trimmed[0] {
+	case '{':
+	case '[':
+		return nil, ErrInvalidRequest.WithMessage("batches are not supported")
+	default:
+		return nil, ErrInvalidRequest.WithMessage("message is not a JSON object")
+	}
+	var env envelope
+	if err := json.Unmarshal(line, &env); err != nil {
+		return nil, ErrInvalidRequest.WithMessage("%v", err)
+	}
+	isRequest := env.Method != nil
+	isResponse := env.Result != nil || env.Error != nil
+	var idErr *Error
+	if env.ID != nil {
+		idErr = checkID(env.ID)
+	}
+	var id json.RawMessage
+	if idErr == nil && env.ID != nil && !isNull(env.ID) {
+		id = append(json.RawMessage(nil), env.ID...)
+	}
+	if !bytes.Equal(env.JSONRPC, []byte(`"2.0"`)) {
+		if isResponse && !isRequest {
+			return nil, errIsResponse.WithMessage(`"jsonrpc" must be "2.0"`)
+		}
+		return id, ErrInvalidRequest.WithMessage(`"jsonrpc" must be "2.0"`)
+	}
+	switch {
+	case isRequest && isResponse:
+		return id, ErrInvalidRequest.WithMessage("message has both method and result or error")
+	case isRequest:
+		if env.Method[0] != '"' {
+			return id, ErrInvalidRequest.WithMessage(`"method" must be a string`)
+		}
+		if env.Params != nil && env.Params[0] != '{' && env.Params[0] != '[' {
+			return id, ErrInvalidRequest.WithMessage(`"params" must be an object or an array`)
+		}
+		if env.ID != nil && isNull(env.ID) {
+			return nil, ErrInvalidRequest.WithMessage(`"id" must not be null`)
+		}
+		if idErr != nil {
+			return nil, idErr
+		}
+		return id, nil
+	case isResponse:
+		if env.ID == nil {
+			return nil, errIsResponse.WithMessage(`response has no "id"`)
+		}
+		if idErr != nil {
+			return nil, errIsResponse.WithMessage("%s", idErr.Message)
+		}
+		if env.Result != nil && env.Error != nil {
+			return nil, errIsResponse.WithMessage("response has both result and error")
+		}
+		if env.Error != nil {
+			var e struct {
+				Code    *json.Number `json:"code"`
+				Message *string      `json:"message"`
+			}
+			if err := json.Unmarshal(env.Error, &e); err != nil || e.Code == nil || e.Message == nil {
+				return nil, errIsResponse.WithMessage(`"error" must be an object with an integer "code" and a string "message"`)
+			}
+			if _, err := e.Code.Int64(); err != nil {
+				return nil, errIsResponse.WithMessage(`"error.code" must be an integer`)
+			}
+		}
+		return nil, nil
+	default:
+		return id, ErrInvalidRequest.WithMessage(`message has neither "method" nor "result" nor "error"`)
+	}
+}
+
+func isNull(b json.RawMessage) bool { return string(b) == "null" }
+
+// checkID accepts a string id or an integer id from 0 to 2^63-1, the ids
+// this implementation can echo with their exact JSON type. null is checked
+// by the caller.
+func checkID(raw json.RawMessage) *Error {
+	switch {
+	case isNull(raw):
+		return nil
+	case raw[0] == '"':
+		return nil
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil || raw[0] == '-' {
+			return ErrInvalidRequest.WithMessage(`"id" must be a string or an integer from 0 to 9223372036854775807, got %s`, raw)
+		}
+		return nil
+	default:
+		return ErrInvalidRequest.WithMessage(`"id" must be a string or an integer, got %s`, raw)
+	}
+}
+
+// WriteObject encodes v as one line and writes it with a single Write call.
+// It returns an error wrapping [ErrMessageTooLarge], without writing, when
+// the line would exceed the peer's limit. It is safe for concurrent use.
+func (s *LineStream) WriteObject(v any) error {
+	return s.writeRaw(v)
+}
+
+func (s *LineStream) writeRaw(v any) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	buf := bytes.NewBuffer(s.wbuf[:0])
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	if cap(b) <= 1<<20 {
+		s.wbuf = b
+	} else {
+		s.wbuf = nil // do not pin a large buffer
+	}
+	if n := int64(len(b) - 1); n > s.maxOut.Load() {
+		return ErrMessageTooLarge.WithMessage("message of %d bytes exceeds the peer's limit of %d", n, s.maxOut.Load())
+	}
+	s.trace.send(b[:len(b)-1])
+	_, err := s.w.Write(b)
+	return err
+}
+
+// Close closes the underlying closer.
+func (s *LineStream) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	return s.closer.Close()
+}

@@ -1,0 +1,32 @@
+package protocol
+
+// Version is the newest protocol version this package speaks.
+const Version = 1
+
+// SupportedVersions lists every protocol version this package speaks,
+// newest first. A host offers these in [InitializeParams.ProtocolVersions];
+// a plugin picks one of them.
+var SupportedVersions = []int{1}
+
+// EnvMagicCookie is the environment variable a host sets when it launches a
+// plugin, with the value [MagicCookieValue]. A plugin that does not find it
+// was run by hand: it must say so on stderr and exit non-zero instead of
+// waiting for protocol messages on its stdin.
+const EnvMagicCookie = "PACKER_PLUGIN_MAGIC_COOKIE"
+
+// MagicCookieValue is the value of [EnvMagicCookie]. It is not a secret; it
+// only tells a plugin that its stdin and stdout belong to a host.
+const MagicCookieValue = "d7a0b3c1e6f54c2a9b8e1f0a3c5d7e9f-stdio-jsonrpc"
+
+// DefaultMaxMessageSize is the size in bytes, newline excluded, of the
+// largest line either side accepts before the handshake has told it the
+// peer's limit, and the limit this package uses when none is configured.
+const DefaultMaxMessageSize = 4 << 20
+
+// MinMaxMessageSize is the smallest limit a side may declare in the
+// handshake. It leaves room for a stream chunk of [MaxChunkSize] bytes.
+const MinMaxMessageSize = 1 << 20
+
+// MaxChunkSize is the largest number of bytes one stream/read result or
+// stream/write request carries, before base64 encoding.
+const MaxChunkSize = 256 << 10
