@@ -78,6 +78,8 @@ type ViolationError struct {
 	Err  *Error // the JSON-RPC error code the line deserves
 	Line []byte // the offending bytes, shortened to at most 200 bytes
 	Size int64  // the length of the whole line
+
+	response bool // the line was a response, which is never answered
 }
 
 func (e *ViolationError) Error() string {
@@ -134,7 +136,10 @@ func (s *LineStream) ReadObject(v any) error {
 				return nil
 			}
 		}
-		verr := &ViolationError{Err: werr, Line: shorten(line), Size: size}
+		verr := &ViolationError{Err: werr, Line: shorten(line), Size: size, response: werr.Code == codeBadResponse}
+		if verr.response {
+			verr.Err = ErrInvalidRequest.WithMessage("%s", werr.Message)
+		}
 		if err := s.reject(verr, id); err != nil {
 			return err
 		}
@@ -150,7 +155,7 @@ func (s *LineStream) reject(verr *ViolationError, id json.RawMessage) error {
 	if s.OnMalformed != nil {
 		s.OnMalformed(verr)
 	}
-	if errors.Is(verr.Err, errIsResponse) {
+	if verr.response {
 		return nil // a bad response is never answered
 	}
 	if id == nil {
@@ -206,9 +211,11 @@ func (s *LineStream) readLine() ([]byte, int64, error) {
 	}
 }
 
-// errIsResponse marks a validation failure of a response, which is never
-// answered.
-var errIsResponse = NewError(CodeInvalidRequest, "invalid response")
+// codeBadResponse marks, inside this file only, a validation failure of a
+// response, which is never answered; callers see it as ErrInvalidRequest.
+const codeBadResponse = 1
+
+var errIsResponse = NewError(codeBadResponse, "invalid response")
 
 // envelope is the shape of any JSON-RPC 2.0 message, with every member raw
 // so that presence, null and type can all be told apart.
@@ -249,8 +256,10 @@ func validate(line []byte) (json.RawMessage, *Error) {
 	if env.ID != nil {
 		idErr = checkID(env.ID)
 	}
+	// id is what an error answer echoes: the raw id when it is a string or a
+	// number (even one refused), else nothing (the answer's id is null).
 	var id json.RawMessage
-	if idErr == nil && env.ID != nil && !isNull(env.ID) {
+	if env.ID != nil && (env.ID[0] == '"' || env.ID[0] == '-' || (env.ID[0] >= '0' && env.ID[0] <= '9')) {
 		id = append(json.RawMessage(nil), env.ID...)
 	}
 	if !bytes.Equal(env.JSONRPC, []byte(`"2.0"`)) {
@@ -273,7 +282,7 @@ func validate(line []byte) (json.RawMessage, *Error) {
 			return nil, ErrInvalidRequest.WithMessage(`"id" must not be null`)
 		}
 		if idErr != nil {
-			return nil, idErr
+			return id, idErr
 		}
 		return id, nil
 	case isResponse:
