@@ -235,19 +235,25 @@ func validate(line []byte) (json.RawMessage, *Error) {
 	if !utf8.Valid(line) {
 		return nil, ErrParse.WithMessage("message is not valid UTF-8")
 	}
-	if !json.Valid(line) {
-		return nil, ErrParse.WithMessage("message is not valid JSON")
-	}
 	trimmed := bytes.TrimLeft(line, " \t\r")
-	switch trimmed[0] {
-	case '{':
-	case '[':
-		return nil, ErrInvalidRequest.WithMessage("batches are not supported")
-	default:
-		return nil, ErrInvalidRequest.WithMessage("message is not a JSON object")
+	if trimmed[0] != '{' {
+		// json.Valid only here, off the common path: an object is checked
+		// by the Unmarshal below, which validates before decoding.
+		switch {
+		case !json.Valid(line):
+			return nil, ErrParse.WithMessage("message is not valid JSON")
+		case trimmed[0] == '[':
+			return nil, ErrInvalidRequest.WithMessage("batches are not supported")
+		default:
+			return nil, ErrInvalidRequest.WithMessage("message is not a JSON object")
+		}
 	}
 	var env envelope
 	if err := json.Unmarshal(line, &env); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
+		}
 		return nil, ErrInvalidRequest.WithMessage("%v", err)
 	}
 	isRequest := env.Method != nil
