@@ -134,18 +134,24 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	conn.streams.m = map[string]*offered{}
 	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
 	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
-	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn}, rpcHandler{conn},
+	// jsonrpc2.NewConn starts reading at once; hold the first read back
+	// until conn.rpc is set, so no handler can see it unset.
+	ready := make(chan struct{})
+	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn, ready}, rpcHandler{conn},
 		jsonrpc2.SetLogger(logger))
+	close(ready)
 	return conn
 }
 
 // causeStream records why reading stopped, for [Conn.Err].
 type causeStream struct {
 	*LineStream
-	c *Conn
+	c     *Conn
+	ready <-chan struct{}
 }
 
 func (s causeStream) ReadObject(v any) error {
+	<-s.ready
 	err := s.LineStream.ReadObject(v)
 	if err != nil {
 		s.c.setCause(err)

@@ -1,0 +1,91 @@
+package pluginkit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// defaultServer is the Server the package-level functions use.
+var defaultServer = NewServer(protocol.Peer{Name: filepath.Base(os.Args[0]), Version: mainVersion()})
+
+func mainVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// RegisterBuilder registers b under name with the server [Serve] runs; see
+// [Server.RegisterBuilder]. Call it from main before Serve.
+func RegisterBuilder(name string, b Builder) { defaultServer.RegisterBuilder(name, b) }
+
+// RegisterProvisioner registers p under name; see [RegisterBuilder].
+func RegisterProvisioner(name string, p Provisioner) { defaultServer.RegisterProvisioner(name, p) }
+
+// RegisterPostProcessor registers p under name; see [RegisterBuilder].
+func RegisterPostProcessor(name string, p PostProcessor) {
+	defaultServer.RegisterPostProcessor(name, p)
+}
+
+// Serve runs the plugin process and never returns. It checks that packer
+// started the process ([protocol.EnvMagicCookie]); if not, it prints what
+// this program is and how to install it to stderr and exits 1 without
+// reading stdin. Otherwise it keeps the real standard output for the
+// protocol, points os.Stdout at stderr (so a stray fmt.Println cannot
+// corrupt the protocol), serves the registered components on stdin and
+// stdout with [Server.ServeConn], and exits 0 after shutdown or end of
+// input, 1 on error. Diagnostics and panic stacks go to stderr, which the
+// host forwards to the user; so does the standard log package's output.
+func Serve() {
+	if os.Getenv(protocol.EnvMagicCookie) != protocol.MagicCookieValue {
+		fmt.Fprint(os.Stderr, defaultServer.usage())
+		os.Exit(1)
+	}
+	out, err := takeStdout()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: keeping stdout for the protocol: %v\n", defaultServer.info.Name, err)
+		os.Exit(1)
+	}
+	logger := log.New(os.Stderr, "pluginkit: ", 0)
+	err = defaultServer.ServeConn(context.Background(), os.Stdin, out, closers{os.Stdin, out}, logger)
+	if err != nil {
+		logger.Printf("%v", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// usage is what a person who runs the plugin by hand reads.
+func (s *Server) usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "This is a Packer plugin (%s %s). It is not meant to be run by hand:\n", s.info.Name, s.info.Version)
+	b.WriteString("packer starts it and talks to it over stdin and stdout.\n\nIt serves these components:\n")
+	for _, c := range s.describe() {
+		fmt.Fprintf(&b, "  %-15s %s\n", c.Type, c.Name)
+	}
+	b.WriteString("\nTo install it, put this binary where packer looks for plugins: the directory of the\n" +
+		"packer binary, ~/.packer.d/plugins (%APPDATA%/packer.d/plugins on Windows), or the current\n" +
+		"directory. Name it packer-TYPE-NAME (for example packer-builder-NAME) when it serves one\n" +
+		"component, packer-plugin-NAME when it serves several.\n")
+	return b.String()
+}

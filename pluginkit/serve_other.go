@@ -1,0 +1,13 @@
+//go:build !unix && !windows
+
+package pluginkit
+
+import "os"
+
+// takeStdout keeps the standard output file for the protocol and points
+// os.Stdout at stderr.
+func takeStdout() (*os.File, error) {
+	f := os.Stdout
+	os.Stdout = os.Stderr
+	return f, nil
+}

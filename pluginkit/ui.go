@@ -1,0 +1,122 @@
+package pluginkit
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// progressEvery is how many bytes a tracked reader reads between two
+// progress updates.
+const progressEvery = 64 << 10
+
+// remoteUi sends ui/* to the host.
+type remoteUi struct{ s *session }
+
+var _ Ui = remoteUi{}
+
+func (s *session) ui() Ui { return remoteUi{s} }
+
+func (u remoteUi) notify(method string, params any) {
+	if err := u.s.conn.Notify(context.Background(), method, params); err != nil {
+		u.s.logger.Printf("%s: %v", method, err)
+	}
+}
+
+func (u remoteUi) Say(msg string) {
+	u.notify(protocol.MethodUISay, protocol.UIMessageParams{Message: msg})
+}
+
+func (u remoteUi) Message(msg string) {
+	u.notify(protocol.MethodUIMessage, protocol.UIMessageParams{Message: msg})
+}
+
+func (u remoteUi) Error(msg string) {
+	u.notify(protocol.MethodUIError, protocol.UIMessageParams{Message: msg})
+}
+
+func (u remoteUi) Machine(typ string, data ...string) {
+	if data == nil {
+		data = []string{}
+	}
+	u.notify(protocol.MethodUIMachine, protocol.UIMachineParams{Type: typ, Data: data})
+}
+
+// Ask calls ui/ask. When the host said in the handshake that it cannot ask,
+// Ask returns protocol.ErrUnsupported without asking.
+func (u remoteUi) Ask(ctx context.Context, query string) (string, error) {
+	u.s.mu.Lock()
+	can := u.s.hostCaps.Ask
+	u.s.mu.Unlock()
+	if !can {
+		return "", protocol.ErrUnsupported.WithMessage("the host cannot ask questions")
+	}
+	var res protocol.UIAskResult
+	if err := u.s.conn.Call(ctx, protocol.MethodUIAsk, protocol.UIAskParams{Query: query}, &res); err != nil {
+		return "", err
+	}
+	return res.Answer, nil
+}
+
+// TrackProgress wraps r; see [Ui]. Nothing is sent when the host said in
+// the handshake that it does not show progress.
+func (u remoteUi) TrackProgress(label string, current, total int64, r io.ReadCloser) io.ReadCloser {
+	u.s.mu.Lock()
+	show := u.s.hostCaps.Progress
+	id := u.s.mint('p')
+	u.s.mu.Unlock()
+	if !show {
+		return r
+	}
+	p := &progressReader{u: u, r: r, params: protocol.UIProgressParams{ID: id, Label: label, Current: current, Total: total}}
+	p.send(protocol.ProgressStart)
+	return p
+}
+
+type progressReader struct {
+	u      remoteUi
+	r      io.ReadCloser
+	mu     sync.Mutex
+	params protocol.UIProgressParams
+	since  int64
+	done   bool
+}
+
+func (p *progressReader) send(state string) {
+	params := p.params
+	params.State = state
+	p.u.notify(protocol.MethodUIProgress, params)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.params.Current += int64(n)
+	p.since += int64(n)
+	switch {
+	case err == io.EOF:
+		p.finish()
+	case p.since >= progressEvery && !p.done:
+		p.since = 0
+		p.send(protocol.ProgressUpdate)
+	}
+	return n, err
+}
+
+// finish sends done once. p.mu must be held.
+func (p *progressReader) finish() {
+	if !p.done {
+		p.done = true
+		p.send(protocol.ProgressDone)
+	}
+}
+
+func (p *progressReader) Close() error {
+	p.mu.Lock()
+	p.finish()
+	p.mu.Unlock()
+	return p.r.Close()
+}
