@@ -1,0 +1,117 @@
+package template_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/packer-stdio/packer/internal/template"
+)
+
+func TestMask(t *testing.T) {
+	tests := []struct {
+		name    string
+		secrets []string
+		in      string
+		want    string
+		reason  string
+	}{
+		{name: "none", secrets: nil, in: "pass=hunter2", want: "pass=hunter2"},
+		{name: "empty ignored", secrets: []string{""}, in: "abc", want: "abc", reason: "an empty secret would match everywhere"},
+		{name: "every occurrence", secrets: []string{"hunter2"}, in: "hunter2 and hunter2", want: "<sensitive> and <sensitive>"},
+		{name: "longest first", secrets: []string{"pass", "password123"}, in: "password123 pass", want: "<sensitive> <sensitive>",
+			reason: "a shorter secret inside a longer one must not leave part of the longer one visible"},
+		{name: "longest first regardless of order", secrets: []string{"password123", "pass"}, in: "password123", want: "<sensitive>"},
+		{name: "single bytes", secrets: []string{"x"}, in: "xyx", want: "<sensitive>y<sensitive>"},
+		{name: "duplicates", secrets: []string{"s3", "s3"}, in: "s3", want: "<sensitive>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := template.NewMasker(tt.secrets).Mask(tt.in)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Mask (-want +got):\n%s\nreason: %s", diff, tt.reason)
+			}
+		})
+	}
+}
+
+func TestTemplateMasker(t *testing.T) {
+	tmpl, err := template.Parse(strings.NewReader(`{"builders":[{"type":"null"}],
+		"variables":{"user":"admin","password":null,"key":""},"sensitive-variables":["password","key"]}`), "t.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := tmpl.Masker(map[string]string{"user": "admin", "password": "pw!", "key": ""})
+	if got, want := m.Mask("admin:pw!"), "admin:<sensitive>"; got != want {
+		t.Errorf("Mask = %q, want %q", got, want)
+	}
+}
+
+func TestMaskWriter(t *testing.T) {
+	secret := "s3cr3t-value"
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+		reason string
+	}{
+		{name: "whole lines", writes: []string{"a s3cr3t-value b\n", "ok\n"}, want: "a <sensitive> b\nok\n"},
+		{name: "secret split across writes", writes: []string{"pre s3cr", "3t-val", "ue post\n"}, want: "pre <sensitive> post\n"},
+		{name: "carriage return ends a line", writes: []string{"10% s3cr3t-value\r", "20%\r"}, want: "10% <sensitive>\r20%\r"},
+		{name: "unfinished line flushed on close", writes: []string{"tail s3cr3t-", "value"}, want: "tail <sensitive>"},
+		{name: "long line without newline", writes: []string{strings.Repeat("x", 70<<10-4), "s3cr3t", "-value", strings.Repeat("y", 70<<10)},
+			want:   strings.Repeat("x", 70<<10-4) + "<sensitive>" + strings.Repeat("y", 70<<10),
+			reason: "a line longer than the buffer is passed on in pieces, never cutting a secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			w := template.NewMasker([]string{secret}).Writer(&b)
+			for _, s := range tt.writes {
+				n, err := w.Write([]byte(s))
+				if err != nil || n != len(s) {
+					t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(s))
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("output (-want +got):\n%s\nreason: %s", diff, tt.reason)
+			}
+		})
+	}
+}
+
+// TestMaskWriterEveryCut writes the same text split at every position and
+// checks that no split leaks the secret, including the pieces a long line
+// is passed on in.
+func TestMaskWriterEveryCut(t *testing.T) {
+	secrets := []string{"abcabd", "cab"}
+	line := strings.Repeat("-", 64<<10) + "xxabcabdxxcabxabcab" // no newline: forces safe cuts
+	want := template.NewMasker(secrets).Mask(line)
+	for cut := len(line) - 40; cut < len(line); cut++ {
+		var b strings.Builder
+		w := template.NewMasker(secrets).Writer(&b)
+		fmt.Fprint(w, line[:cut])
+		fmt.Fprint(w, line[cut:])
+		w.Close()
+		if b.String() != want {
+			t.Fatalf("split at %d: output ends %q, want %q", cut, tail(b.String()), tail(want))
+		}
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-60):] }
+
+func TestNilMaskerWriterPassesThrough(t *testing.T) {
+	var b strings.Builder
+	w := template.NewMasker(nil).Writer(&b)
+	fmt.Fprint(w, "partial")
+	if b.String() != "partial" {
+		t.Errorf("nil masker writer held back %q", "partial")
+	}
+	w.Close()
+}
