@@ -1,0 +1,344 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/packer-stdio/packer/conformance"
+)
+
+func TestMain(m *testing.M) {
+	if mode, ok := os.LookupEnv(fixtureEnv); ok {
+		runFixture(mode)
+		return
+	}
+	// A watchdog that dumps every goroutine instead of hanging CI.
+	debug.SetTraceback("all")
+	watchdog := time.AfterFunc(8*time.Minute, func() { panic("conformance tests hang") })
+	defer watchdog.Stop()
+	goleak.VerifyTestMain(m)
+}
+
+// fixtureCases pairs each fixture mode with the one check it must fail.
+var fixtureCases = []struct {
+	mode   string
+	breaks string // the only check that fails; "" for none
+	reason string
+}{
+	{mode: "baseline"},
+	{mode: "serves-without-cookie", breaks: "launch/no-cookie", reason: "waits for stdin instead of exiting"},
+	{mode: "bad-initialize", breaks: "handshake/initialize", reason: "lists the builder twice"},
+	{mode: "any-version", breaks: "handshake/unsupported-version", reason: "accepts any offered version"},
+	{mode: "no-init-guard", breaks: "handshake/before-initialize"},
+	{mode: "reinitialize", breaks: "handshake/second-initialize"},
+	{mode: "parse-error-wrong-code", breaks: "framing/parse-error", reason: "answers -32600 to bad JSON"},
+	{mode: "utf8-wrong-code", breaks: "framing/invalid-utf8", reason: "answers -32600 to bad UTF-8"},
+	{mode: "invalid-request-null-id", breaks: "framing/invalid-request", reason: "does not echo the id it could read"},
+	{mode: "batch-split", breaks: "framing/batch", reason: "runs the batch's requests one by one"},
+	{mode: "unknown-method-internal", breaks: "framing/unknown-method", reason: "answers -32603"},
+	{mode: "lenient-params", breaks: "framing/invalid-params", reason: "ignores unknown members"},
+	{mode: "answers-notifications", breaks: "framing/notification-unanswered"},
+	{mode: "string-id-as-number", breaks: "framing/id-types", reason: `answers id "1" with 1`},
+	{mode: "negative-id-accepted", breaks: "framing/invalid-id", reason: "treats id -1 as 1"},
+	{mode: "crlf-rejected", breaks: "framing/line-endings"},
+	{mode: "too-large-wrong-code", breaks: "framing/oversize", reason: "answers -32600 instead of -32009"},
+	{mode: "invalid-config-schema", breaks: "config/schema-valid", reason: `"type": 12 in a property`},
+	{mode: "no-packer-keys", breaks: "config/packer-keys"},
+	{mode: "prepare-internal-error", breaks: "prepare/empty-config", reason: "post-processor prepare answers -32603"},
+	{mode: "no-type-check", breaks: "prepare/wrong-type", reason: "accepts any config"},
+	{mode: "unknown-component-wrong-code", breaks: "prepare/unknown-component", reason: "answers -32003"},
+	{mode: "builder-fails", breaks: "run/builder"},
+	{mode: "provisioner-fails", breaks: "run/provisioner"},
+	{mode: "postprocessor-fails", breaks: "run/post-processor"},
+	{mode: "unknown-handle-internal", breaks: "run/unknown-handle", reason: "answers -32603"},
+	{mode: "ignores-cancel", breaks: "cancel/run", reason: "never answers a cancelled run"},
+	{mode: "shutdown-waits-eof", breaks: "shutdown/exit", reason: "exits only on stdin EOF"},
+	{mode: "serves-after-shutdown", breaks: "shutdown/after", reason: "answers requests normally for 1s after shutdown"},
+	{mode: "ignores-eof", breaks: "eof/exit"},
+	{mode: "stdout-garbage", breaks: "stdout/purity", reason: "prints a line of text on stdout during builder/run"},
+	{mode: "bad-ui-params", breaks: "schema/messages", reason: `sends ui/say with "message": 42`},
+	{mode: "stderr-protocol", breaks: "stderr/logs-only", reason: "copies its protocol lines to stderr"},
+}
+
+func fixtureCommand(t *testing.T) []string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe}
+}
+
+// TestFixtures proves that every check can fail: each broken fixture fails
+// exactly its check, and the baseline fails none and skips none.
+func TestFixtures(t *testing.T) {
+	for _, tc := range fixtureCases {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			rep, err := conformance.Run(context.Background(), conformance.Config{
+				Command: fixtureCommand(t),
+				Env:     []string{fixtureEnv + "=" + tc.mode},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed, skipped []string
+			for _, r := range rep.Results {
+				switch r.Status {
+				case conformance.Fail:
+					failed = append(failed, r.ID)
+				case conformance.Skip:
+					skipped = append(skipped, r.ID)
+				}
+			}
+			var want []string
+			if tc.breaks != "" {
+				want = []string{tc.breaks}
+			}
+			if diff := cmp.Diff(want, failed); diff != "" || len(skipped) > 0 {
+				var buf bytes.Buffer
+				rep.WriteTable(&buf, false)
+				t.Errorf("mode %s (%s): failed checks mismatch (-want +got):\n%s\nskipped: %v\n%s", tc.mode, tc.reason, diff, skipped, buf.String())
+			}
+		})
+	}
+}
+
+// TestEveryCheckHasAFixture keeps the catalogue honest: a check that no
+// fixture makes fail is not done.
+func TestEveryCheckHasAFixture(t *testing.T) {
+	broken := map[string]bool{}
+	for _, tc := range fixtureCases {
+		if broken[tc.breaks] && tc.breaks != "" {
+			t.Errorf("two fixtures break %s", tc.breaks)
+		}
+		broken[tc.breaks] = true
+	}
+	ids := map[string]bool{}
+	idPattern := regexp.MustCompile(`^[a-z0-9-]+/[a-z0-9-]+$`)
+	for _, c := range conformance.Catalogue() {
+		if ids[c.ID] {
+			t.Errorf("duplicate check id %s", c.ID)
+		}
+		ids[c.ID] = true
+		if !idPattern.MatchString(c.ID) {
+			t.Errorf("check id %q is not area/rule", c.ID)
+		}
+		if !broken[c.ID] {
+			t.Errorf("check %s has no fixture that makes it fail", c.ID)
+		}
+		if c.Level != conformance.Must && c.Level != conformance.Should {
+			t.Errorf("check %s has level %q", c.ID, c.Level)
+		}
+		if !strings.HasPrefix(c.Section, "§") || c.Title == "" {
+			t.Errorf("check %s: section %q, title %q", c.ID, c.Section, c.Title)
+		}
+	}
+	for id := range broken {
+		if id != "" && !ids[id] {
+			t.Errorf("fixture breaks %s, which is not in the catalogue", id)
+		}
+	}
+}
+
+// TestExpectedFailures: a listed failure passes, a listed pass fails.
+func TestExpectedFailures(t *testing.T) {
+	list, err := conformance.ReadExpectFile(strings.NewReader("# known problems\nrun/builder  # fixed in 1.2\n\nframing/batch\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := conformance.Run(context.Background(), conformance.Config{
+		Command:    fixtureCommand(t),
+		Env:        []string{fixtureEnv + "=builder-fails"},
+		Run:        regexp.MustCompile(`^(run/builder|framing/batch|eof/exit)$`),
+		ExpectFail: list,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]conformance.Status{}
+	for _, r := range rep.Results {
+		got[r.ID] = r.Status
+	}
+	want := map[string]conformance.Status{
+		"run/builder":   conformance.XFail,
+		"framing/batch": conformance.XPass,
+		"eof/exit":      conformance.Pass,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !rep.MustFailed() {
+		t.Error("MustFailed is false with an unexpected pass")
+	}
+
+	_, err = conformance.Run(context.Background(), conformance.Config{
+		Command:    fixtureCommand(t),
+		ExpectFail: map[string]bool{"no/such-check": true},
+	})
+	if err == nil {
+		t.Error("an expected-failures list naming an unknown check was accepted")
+	}
+}
+
+// TestReports checks the three output formats on one failing run.
+func TestReports(t *testing.T) {
+	rep, err := conformance.Run(context.Background(), conformance.Config{
+		Command: fixtureCommand(t),
+		Env:     []string{fixtureEnv + "=unknown-method-internal"},
+		Run:     regexp.MustCompile(`^framing/(unknown-method|batch)$`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.MustFailed() {
+		t.Fatal("MustFailed is false")
+	}
+
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"framing/unknown-method  MUST", "fail", "want error -32601",
+		`← {"id":13,"error":{"code":-32603`,
+		`→ {"jsonrpc":"2.0","id":13,"method":"conformance/no-such-method","params":{}}`,
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js, false); err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Results []struct {
+			ID         string
+			Status     string
+			Transcript []json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		ID, Status    string
+		HasTranscript bool
+	}
+	var rows []row
+	for _, r := range decoded.Results {
+		rows = append(rows, row{r.ID, r.Status, len(r.Transcript) > 0})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	wantRows := []row{{"framing/batch", "pass", false}, {"framing/unknown-method", "fail", true}}
+	if diff := cmp.Diff(wantRows, rows); diff != "" {
+		t.Errorf("JSON report (-want +got):\n%s", diff)
+	}
+
+	var junit bytes.Buffer
+	if err := rep.WriteJUnit(&junit); err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(junit.Bytes(), &suites); err != nil {
+		t.Fatalf("JUnit output is not XML: %v\n%s", err, junit.String())
+	}
+	if len(suites.Suites) != 1 || suites.Suites[0].Tests != 2 || suites.Suites[0].Failures != 1 {
+		t.Fatalf("JUnit suites: %+v", suites)
+	}
+	for _, c := range suites.Suites[0].Cases {
+		if (c.Failure != nil) != (c.Name == "framing/unknown-method") {
+			t.Errorf("JUnit case %s: failure %+v", c.Name, c.Failure)
+		}
+	}
+}
+
+// TestTimeoutKillsPlugin: a check that outlives its timeout fails, and
+// the plugin's process group is killed.
+func TestTimeoutKillsPlugin(t *testing.T) {
+	rep, err := conformance.Run(context.Background(), conformance.Config{
+		Command: fixtureCommand(t),
+		Env:     []string{fixtureEnv + "=ignores-cancel"},
+		Run:     regexp.MustCompile(`^cancel/run$`),
+		Timeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Status != conformance.Fail || !strings.Contains(r.Reason, "timed out") {
+		t.Errorf("got %s %q, want a timeout failure", r.Status, r.Reason)
+	}
+	killed := false
+	for _, e := range r.Transcript {
+		killed = killed || e.Text == "killed the process group"
+	}
+	if !killed {
+		t.Errorf("transcript does not show the kill: %v", r.Transcript)
+	}
+}
+
+// TestExamplePlugin runs every check against the real example plugin built
+// on pluginkit: every MUST check passes.
+func TestExamplePlugin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the example plugin")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "packer-plugin-example")
+	build := exec.Command("go", "build", "-o", bin, "../examples/plugins/packer-plugin-example")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	cfg, _ := json.Marshal(map[string]any{"output": out, "content": "conformance", "wait": "1s"})
+	ppCfg, _ := json.Marshal(map[string]any{"output": filepath.Join(dir, "CHECKSUM")})
+	rep, err := conformance.Run(context.Background(), conformance.Config{
+		Command: []string{bin},
+		Configs: map[string]json.RawMessage{
+			"example":          cfg,
+			"example-shell":    json.RawMessage(`{"inline":["echo hello from example-shell"]}`),
+			"example-checksum": ppCfg,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rep.WriteTable(&buf, false)
+	for _, r := range rep.Results {
+		if r.Failed() || r.Status == conformance.Skip {
+			t.Errorf("%s: %s: %s", r.ID, r.Status, r.Reason)
+		}
+	}
+	if t.Failed() {
+		t.Logf("report:\n%s", buf.String())
+	}
+}

@@ -1,0 +1,23 @@
+// Package conformance checks that a plugin binary speaks the protocol of
+// SPEC.md, by driving it as a host would through its own raw line reader and
+// writer — not through package host — so that it can send malformed and
+// edge-case bytes and see exactly what comes back.
+//
+// The catalogue ([Catalogue]) holds checks with a stable id
+// ("framing/parse-error"), the SPEC.md section whose rule each enforces and
+// a level, MUST or SHOULD. [Run] runs the selected checks one after the
+// other. Each check starts fresh plugin processes (in their own process
+// group, with the magic cookie unless the check is about its absence), is
+// bounded by a timeout after which the group is killed, and keeps a
+// transcript of every line sent and received and of the plugin's stderr.
+//
+// While a check runs, the runner is the host: it answers the plugin's
+// callbacks as described on hostSide (ui/* recorded, ui/ask answered,
+// hook/run answered at once, a local communicator in a temporary directory
+// for provisioners). Components that need a real configuration get one
+// through [Config.Configs]; without it, a component whose prepare with {}
+// fails is skipped by the checks that must run it.
+//
+// A [Report] prints as a table, JSON or JUnit XML. cmd/plugin-conformance
+// is the command-line front end.
+package conformance

@@ -1,0 +1,302 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// askAnswer is what the runner answers to every ui/ask.
+const askAnswer = "conformance"
+
+// hostSide answers the plugin's callbacks the way a simple host does:
+//
+//   - ui/say, ui/message, ui/error, ui/machine, ui/progress are recorded
+//     (they are in the transcript) and otherwise ignored;
+//   - ui/ask is answered with "conformance";
+//   - hook/run is answered with null at once: no provisioner runs, and the
+//     builder's communicator is not called;
+//   - communicator/* on a handle the runner minted for provisioner/provision
+//     is served by a local communicator rooted in a temporary directory:
+//     start runs the command with `sh -c` in that directory, upload and
+//     download copy files in it (every path, absolute or not, resolves under
+//     it), uploadDir and downloadDir answer -32011 (unsupported). Bytes move
+//     through the plugin's offered streams with stream/read, stream/write and
+//     stream/close, chunk by chunk;
+//   - the runner offers no streams, so stream/* gets -32005, and any other
+//     method gets -32601.
+type hostSide struct {
+	dir string // root of the local communicator
+
+	mu    sync.Mutex
+	next  int
+	comms map[string]bool
+}
+
+func newHostSide(dir string) *hostSide {
+	return &hostSide{dir: dir, comms: map[string]bool{}}
+}
+
+// mintComm mints a communicator handle for one provisioner/provision call.
+func (h *hostSide) mintComm() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	c := "c" + strconv.Itoa(h.next)
+	h.comms[c] = true
+	return c
+}
+
+func (h *hostSide) releaseComm(c string) {
+	h.mu.Lock()
+	delete(h.comms, c)
+	h.mu.Unlock()
+}
+
+func (h *hostSide) validComm(c string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.comms[c]
+}
+
+// notify handles a notification from the plugin. Everything worth keeping
+// is already in the transcript.
+func (h *hostSide) notify(s *session, m *message) {}
+
+func errorOf(code int64, format string, args ...any) *wireError {
+	return &wireError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// decodeStrict decodes params, refusing unknown members.
+func decodeStrict(raw json.RawMessage, v any) *wireError {
+	if len(raw) == 0 || string(raw) == "null" {
+		return errorOf(protocol.CodeInvalidParams, "invalid params: missing")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorOf(protocol.CodeInvalidParams, "invalid params: %v", err)
+	}
+	return nil
+}
+
+// handle answers a request from the plugin; a nil result means null.
+func (h *hostSide) handle(s *session, m *message) (any, *wireError) {
+	ctx := s.ctx
+	switch m.method {
+	case protocol.MethodUIAsk:
+		var p protocol.UIAskParams
+		if e := decodeStrict(m.Params, &p); e != nil {
+			return nil, e
+		}
+		return protocol.UIAskResult{Answer: askAnswer}, nil
+	case protocol.MethodHookRun:
+		var p protocol.HookRunParams
+		if e := decodeStrict(m.Params, &p); e != nil {
+			return nil, e
+		}
+		return nil, nil
+	case protocol.MethodStreamRead, protocol.MethodStreamWrite, protocol.MethodStreamClose:
+		return nil, errorOf(protocol.CodeUnknownHandle, "unknown handle: the conformance runner offers no streams")
+	case protocol.MethodCommStart:
+		var p protocol.CommStartParams
+		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
+			return nil, e
+		}
+		return h.start(ctx, s, p)
+	case protocol.MethodCommUpload:
+		var p protocol.CommUploadParams
+		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
+			return nil, e
+		}
+		return nil, h.upload(ctx, s, p)
+	case protocol.MethodCommDownload:
+		var p protocol.CommDownloadParams
+		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
+			return nil, e
+		}
+		return nil, h.download(ctx, s, p)
+	case protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
+		return nil, errorOf(protocol.CodeUnsupported, "unsupported: the conformance runner's communicator does not transfer directories")
+	}
+	return nil, errorOf(protocol.CodeMethodNotFound, "method not found: %s", m.method)
+}
+
+func (h *hostSide) decodeComm(raw json.RawMessage, v any, handle *string) *wireError {
+	if e := decodeStrict(raw, v); e != nil {
+		return e
+	}
+	if !h.validComm(*handle) {
+		return errorOf(protocol.CodeUnknownHandle, "unknown handle: no communicator %q", *handle)
+	}
+	return nil
+}
+
+// localPath maps a communicator path into the temporary directory.
+func (h *hostSide) localPath(p string) string {
+	return filepath.Join(h.dir, filepath.Clean("/"+filepath.FromSlash(p)))
+}
+
+func (h *hostSide) start(ctx context.Context, s *session, p protocol.CommStartParams) (any, *wireError) {
+	cmd := exec.CommandContext(ctx, "sh", "-c", p.Command)
+	cmd.Dir = h.dir
+	setProcessGroup(cmd)
+	if p.Stdin != "" {
+		cmd.Stdin = &remoteReader{ctx: ctx, s: s, handle: p.Stdin}
+	}
+	var sinks []*remoteWriter
+	if p.Stdout != "" {
+		w := &remoteWriter{ctx: ctx, s: s, handle: p.Stdout}
+		cmd.Stdout = w
+		sinks = append(sinks, w)
+	}
+	if p.Stderr != "" {
+		w := &remoteWriter{ctx: ctx, s: s, handle: p.Stderr}
+		cmd.Stderr = w
+		sinks = append(sinks, w)
+	}
+	err := cmd.Run()
+	for _, w := range sinks {
+		if cerr := w.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return protocol.CommStartResult{ExitStatus: exit.ExitCode()}, nil
+	case err != nil:
+		return nil, errorOf(protocol.CodeInternalError, "communicator/start: %v", err)
+	}
+	return protocol.CommStartResult{ExitStatus: 0}, nil
+}
+
+func (h *hostSide) upload(ctx context.Context, s *session, p protocol.CommUploadParams) *wireError {
+	mode := fs.FileMode(p.Mode).Perm()
+	if mode == 0 {
+		mode = 0o644
+	}
+	dst := h.localPath(p.Path)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return errorOf(protocol.CodeInternalError, "communicator/upload: %v", err)
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return errorOf(protocol.CodeInternalError, "communicator/upload: %v", err)
+	}
+	_, err = io.Copy(f, &remoteReader{ctx: ctx, s: s, handle: p.Source})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errorOf(protocol.CodeInternalError, "communicator/upload: %v", err)
+	}
+	return nil
+}
+
+func (h *hostSide) download(ctx context.Context, s *session, p protocol.CommDownloadParams) *wireError {
+	f, err := os.Open(h.localPath(p.Path))
+	if err != nil {
+		return errorOf(protocol.CodeInternalError, "communicator/download: %v", err)
+	}
+	defer f.Close()
+	w := &remoteWriter{ctx: ctx, s: s, handle: p.Sink}
+	_, err = io.Copy(w, f)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errorOf(protocol.CodeInternalError, "communicator/download: %v", err)
+	}
+	return nil
+}
+
+// remoteReader reads a source stream the plugin offered, with stream/read.
+type remoteReader struct {
+	ctx    context.Context
+	s      *session
+	handle string
+	eof    bool
+}
+
+func (r *remoteReader) Read(p []byte) (int, error) {
+	if r.eof {
+		return 0, io.EOF
+	}
+	for {
+		m, err := r.s.call(r.ctx, protocol.MethodStreamRead, protocol.StreamReadParams{Stream: r.handle, Max: min(len(p), protocol.MaxChunkSize)})
+		if err != nil {
+			return 0, err
+		}
+		if e := m.wireErr(); e != nil {
+			return 0, fmt.Errorf("stream/read %s: error %d: %s", r.handle, e.Code, e.Message)
+		}
+		var res protocol.StreamReadResult
+		if err := json.Unmarshal(m.Result, &res); err != nil {
+			return 0, fmt.Errorf("stream/read %s: %w", r.handle, err)
+		}
+		if len(res.Data) > len(p) {
+			return 0, fmt.Errorf("stream/read %s: %d bytes returned, %d asked", r.handle, len(res.Data), len(p))
+		}
+		n := copy(p, res.Data)
+		r.eof = res.EOF
+		switch {
+		case n > 0:
+			return n, nil
+		case r.eof:
+			return 0, io.EOF
+		}
+	}
+}
+
+// remoteWriter writes to a sink stream the plugin offered, with stream/write;
+// Close sends stream/close.
+type remoteWriter struct {
+	ctx    context.Context
+	s      *session
+	handle string
+	closed bool
+}
+
+func (w *remoteWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), protocol.MaxChunkSize)]
+		m, err := w.s.call(w.ctx, protocol.MethodStreamWrite, protocol.StreamWriteParams{Stream: w.handle, Data: chunk})
+		if err != nil {
+			return n, err
+		}
+		if e := m.wireErr(); e != nil {
+			return n, fmt.Errorf("stream/write %s: error %d: %s", w.handle, e.Code, e.Message)
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
+
+func (w *remoteWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	m, err := w.s.call(w.ctx, protocol.MethodStreamClose, protocol.StreamCloseParams{Stream: w.handle})
+	if err != nil {
+		return err
+	}
+	if e := m.wireErr(); e != nil {
+		return fmt.Errorf("stream/close %s: error %d: %s", w.handle, e.Code, e.Message)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/packer-stdio/packer/schema"
+)
+
+// validator checks messages against the protocol's JSON Schemas.
+type validator struct {
+	schemas map[string]*jsonschema.Schema // by file name
+}
+
+var (
+	defaultValidatorOnce sync.Once
+	defaultValidator     *validator
+	defaultValidatorErr  error
+)
+
+// protocolValidator returns the validator for the schema files in
+// schema.FS, compiled once.
+func protocolValidator() (*validator, error) {
+	defaultValidatorOnce.Do(func() {
+		defaultValidator, defaultValidatorErr = newValidator(schema.FS)
+	})
+	return defaultValidator, defaultValidatorErr
+}
+
+// newValidator compiles every *.json file at the root of fsys.
+func newValidator(fsys fs.FS) (*validator, error) {
+	names, err := fs.Glob(fsys, "*.json")
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		if err := c.AddResource(schema.BaseURI+name, doc); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+	}
+	v := &validator{schemas: map[string]*jsonschema.Schema{}}
+	for _, name := range names {
+		sch, err := c.Compile(schema.BaseURI + name)
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		v.schemas[name] = sch
+	}
+	return v, nil
+}
+
+// validate checks raw JSON against the schema file name. A file that does
+// not exist is not checked.
+func (v *validator) validate(file string, raw json.RawMessage) error {
+	sch, ok := v.schemas[file]
+	if !ok {
+		return nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	if err := sch.Validate(doc); err != nil {
+		return fmt.Errorf("%s: %s", file, oneLine(err))
+	}
+	return nil
+}
+
+// oneLine flattens a validation error's report.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// checkMessage validates one message the plugin sent: the envelope, the
+// params of a request or notification it sent, and the result or error
+// data of an answer to a request of the runner, whose method comes from
+// sent (id key → method).
+func (v *validator) checkMessage(m *message, sent map[string]string) error {
+	switch {
+	case m.isResponse():
+		if err := v.validate(schema.EnvelopeResponse, m.Raw); err != nil {
+			return err
+		}
+		method, ok := sent[m.idKey()]
+		if !ok {
+			return nil
+		}
+		if e := m.wireErr(); e != nil {
+			if d, ok := schema.LookupErrorData(e.Code); ok {
+				data := e.Data
+				if data == nil {
+					return fmt.Errorf("error %d to %s has no data; SPEC requires %s", e.Code, method, d.File())
+				}
+				return v.validate(d.File(), data)
+			}
+			return nil
+		}
+		meth, ok := schema.Lookup(method)
+		if !ok || meth.ResultFile() == "" {
+			return nil
+		}
+		return v.validate(meth.ResultFile(), m.Result)
+	case m.isRequest():
+		if err := v.validate(schema.EnvelopeRequest, m.Raw); err != nil {
+			return err
+		}
+	default:
+		if err := v.validate(schema.EnvelopeNotification, m.Raw); err != nil {
+			return err
+		}
+	}
+	meth, ok := schema.Lookup(m.method)
+	if !ok {
+		return fmt.Errorf("plugin sent %q, which is not a method of the protocol", m.method)
+	}
+	if meth.Direction == schema.HostToPlugin {
+		return fmt.Errorf("plugin sent %s, which only a host may send", m.method)
+	}
+	if meth.Notification != !m.isRequest() {
+		if meth.Notification {
+			return fmt.Errorf("plugin sent %s as a request; it is a notification", m.method)
+		}
+		return fmt.Errorf("plugin sent %s as a notification; it is a request", m.method)
+	}
+	params := m.Params
+	if params == nil {
+		params = json.RawMessage("{}")
+	}
+	return v.validate(meth.ParamsFile(), params)
+}
+
+// compileConfigSchema compiles a component's config_schema as a draft
+// 2020-12 JSON Schema, which also checks it against the meta-schema.
+func compileConfigSchema(name string, raw json.RawMessage) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	url := "urn:packer-stdio:config:" + name
+	if err := c.AddResource(url, doc); err != nil {
+		return err
+	}
+	if _, err := c.Compile(url); err != nil {
+		return fmt.Errorf("%s", oneLine(err))
+	}
+	return nil
+}
