@@ -35,27 +35,31 @@ func RegisterPostProcessor(name string, p PostProcessor) {
 	defaultServer.RegisterPostProcessor(name, p)
 }
 
+// Serve runs the plugin process with the components registered by the
+// package-level Register functions; see [Server.Serve].
+func Serve() { defaultServer.Serve() }
+
 // Serve runs the plugin process and never returns. It checks that packer
 // started the process ([protocol.EnvMagicCookie]); if not, it prints what
 // this program is and how to install it to stderr and exits 1 without
 // reading stdin. Otherwise it keeps the real standard output for the
 // protocol, points os.Stdout at stderr (so a stray fmt.Println cannot
-// corrupt the protocol), serves the registered components on stdin and
-// stdout with [Server.ServeConn], and exits 0 after shutdown or end of
-// input, 1 on error. Diagnostics and panic stacks go to stderr, which the
-// host forwards to the user; so does the standard log package's output.
-func Serve() {
+// corrupt the protocol), serves s's components on stdin and stdout with
+// [Server.ServeConn], and exits 0 after shutdown or end of input, 1 on
+// error. Diagnostics and panic stacks go to stderr, which the host forwards
+// to the user; so does the standard log package's output.
+func (s *Server) Serve() {
 	if os.Getenv(protocol.EnvMagicCookie) != protocol.MagicCookieValue {
-		fmt.Fprint(os.Stderr, defaultServer.usage())
+		fmt.Fprint(os.Stderr, s.usage())
 		os.Exit(1)
 	}
 	out, err := takeStdout()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: keeping stdout for the protocol: %v\n", defaultServer.info.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: keeping stdout for the protocol: %v\n", s.info.Name, err)
 		os.Exit(1)
 	}
 	logger := log.New(os.Stderr, "pluginkit: ", 0)
-	err = defaultServer.ServeConn(context.Background(), os.Stdin, out, closers{os.Stdin, out}, logger)
+	err = s.ServeConn(context.Background(), os.Stdin, out, closers{os.Stdin, out}, logger)
 	if err != nil {
 		logger.Printf("%v", err)
 		os.Exit(1)

@@ -1,0 +1,236 @@
+package builders_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/packer-stdio/packer/host"
+	"github.com/packer-stdio/packer/internal/builtin/builders"
+	"github.com/packer-stdio/packer/internal/builtin/internal/bttest"
+	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func register(s *pluginkit.Server) {
+	s.RegisterBuilder("file", new(builders.File))
+	s.RegisterBuilder("null", new(builders.Null))
+}
+
+func TestFileBuilderConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := bttest.Start(t, register, host.Options{})
+	tests := []struct {
+		name   string
+		config map[string]any
+		want   []string
+	}{
+		{"no target", map[string]any{"content": "x"}, []string{"/target: missing required key"}},
+		{"empty target", map[string]any{"content": "x", "target": ""}, []string{"/target: must not be empty"}},
+		{"neither", map[string]any{"target": "t"}, []string{"/content: one of source or content is required"}},
+		{"both", map[string]any{"target": "t", "content": "x", "source": filepath.Join(dir, "missing")},
+			[]string{"/content: only one of source and content may be set", "/source: cannot read source: stat " + filepath.Join(dir, "missing") + ": no such file or directory"}},
+		{"source is a directory", map[string]any{"target": "t", "source": dir}, []string{"/source: source " + dir + " is not a regular file"}},
+		{"wrong type", map[string]any{"target": 1}, []string{"/target: got number, want string"}},
+		{"unknown key", map[string]any{"target": "t", "content": "", "contents": "x"}, []string{"/contents: unknown key"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "file", tt.config)
+			if !errors.Is(err, protocol.ErrConfigInvalid) {
+				t.Fatalf("Prepare error = %v, want ErrConfigInvalid", err)
+			}
+			if diff := cmp.Diff(tt.want, bttest.ConfigErrors(err)); diff != "" {
+				t.Errorf("config errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFileBuilder(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(src, []byte("from source\x00\xff"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		config   map[string]any
+		target   string
+		contents string
+	}{
+		{"content", map[string]any{"content": "hello\n"}, "out/nested/a.txt", "hello\n"},
+		{"empty content", map[string]any{"content": ""}, "empty.txt", ""},
+		{"source", map[string]any{"source": src}, "copy/src.bin", "from source\x00\xff"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hooks []string
+			ui := bttest.NewUI()
+			p := bttest.Start(t, register, host.Options{UI: ui, Hook: host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
+				hooks = append(hooks, name)
+				if comm != nil {
+					t.Errorf("hook got a communicator")
+				}
+				return nil
+			})})
+			target := filepath.Join(dir, tt.name, tt.target)
+			tt.config["target"] = target
+			inst, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "file", tt.config, bttest.PackerKeys("b", "file"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := inst.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.contents, string(got)); diff != "" {
+				t.Errorf("target contents (-want +got):\n%s", diff)
+			}
+			want := &protocol.Artifact{Handle: a.Handle, BuilderID: "packer.file", ID: target, Files: []string{target}, String: "Stored file: " + target}
+			if diff := cmp.Diff(want, a); diff != "" {
+				t.Errorf("artifact (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{protocol.HookProvision}, hooks); diff != "" {
+				t.Errorf("hooks run (-want +got):\n%s", diff)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(target)); len(entries) != 1 {
+				t.Errorf("target directory holds %d entries, want only the target", len(entries))
+			}
+			if err := p.DestroyArtifact(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(target); !os.IsNotExist(err) {
+				t.Errorf("target after destroy: %v, want it gone", err)
+			}
+		})
+	}
+}
+
+// TestFileBuilderHookFails checks that a failed provisioning removes the
+// target, unless packer_on_error is abort.
+func TestFileBuilderHookFails(t *testing.T) {
+	for _, onError := range []string{"cleanup", "abort"} {
+		t.Run(onError, func(t *testing.T) {
+			p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(context.Context, string, host.Communicator, map[string]any) error {
+				return errors.New("provisioner failed")
+			})})
+			target := filepath.Join(t.TempDir(), "a.txt")
+			inst, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "file",
+				map[string]any{"content": "x", "target": target}, map[string]any{"packer_on_error": onError})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := inst.Run(context.Background()); err == nil {
+				t.Fatal("Run succeeded")
+			}
+			_, err = os.Stat(target)
+			if kept := err == nil; kept != (onError == "abort") {
+				t.Errorf("target kept = %v, want %v", kept, onError == "abort")
+			}
+		})
+	}
+}
+
+func TestNullBuilderNone(t *testing.T) {
+	var gotComm host.Communicator
+	var gotData map[string]any
+	p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
+		gotComm, gotData = comm, data
+		return nil
+	})})
+	inst, warnings, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"local_dir": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 {
+		t.Errorf("warnings = %q, want one about local_dir", warnings)
+	}
+	a, err := inst.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotComm != nil {
+		t.Errorf("hook got a communicator with communicator none")
+	}
+	wantData := map[string]any{"ID": "null", "ConnType": "none", "Host": "", "LocalDir": "", "PackerRunUUID": os.Getenv("PACKER_RUN_UUID")}
+	if diff := cmp.Diff(wantData, gotData); diff != "" {
+		t.Errorf("hook data (-want +got):\n%s", diff)
+	}
+	want := &protocol.Artifact{Handle: a.Handle, BuilderID: "fnoeding.null", ID: "Null", Files: []string{},
+		String: "Did not export anything. This is the null builder", State: map[string]any{"generated_data": wantData}}
+	if diff := cmp.Diff(want, a); diff != "" {
+		t.Errorf("artifact (-want +got):\n%s", diff)
+	}
+}
+
+// TestNullBuilderLocal checks that the local communicator the hook gets
+// runs commands and moves files in local_dir, through the protocol.
+func TestNullBuilderLocal(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "work")
+	var status int
+	p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
+		if comm == nil {
+			return errors.New("no communicator")
+		}
+		var err error
+		status, err = comm.Start(ctx, &host.RemoteCmd{Command: "echo made > made.txt; exit 3"})
+		return err
+	})})
+	inst, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"communicator": "local", "local_dir": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status != 3 {
+		t.Errorf("exit status = %d, want 3", status)
+	}
+	if diff := cmp.Diff(map[string]string{"made.txt": "made\n"}, bttest.Tree(t, dir)); diff != "" {
+		t.Errorf("local_dir (-want +got):\n%s", diff)
+	}
+}
+
+func TestNullBuilderConfigErrors(t *testing.T) {
+	p := bttest.Start(t, register, host.Options{})
+	_, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"communicator": "ssh"})
+	if diff := cmp.Diff([]string{"/communicator: value must be one of 'none', 'local'"}, bttest.ConfigErrors(err)); diff != "" {
+		t.Errorf("config errors (-want +got):\n%s", diff)
+	}
+}
+
+// TestFileBuilderCancel checks that a cancelled run answers cancelled and
+// leaves no target behind: the hook blocks until the host cancels.
+func TestFileBuilderCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(hctx context.Context, _ string, _ host.Communicator, _ map[string]any) error {
+		cancel()
+		<-hctx.Done()
+		return hctx.Err()
+	})})
+	target := filepath.Join(t.TempDir(), "a.txt")
+	inst, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "file", map[string]any{"content": "x", "target": target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.Run(ctx)
+	if !errors.Is(err, protocol.ErrCancelled) {
+		t.Errorf("Run error = %v, want ErrCancelled", err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("target after cancel: %v, want it gone", err)
+	}
+}

@@ -1,0 +1,160 @@
+package builders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// FileBuilderID is the builder id of the file builder's artifacts.
+const FileBuilderID = "packer.file"
+
+// FileConfig is the configuration of [File].
+type FileConfig struct {
+	pluginkit.PackerConfig
+	Source  string  `json:"source,omitempty" jsonschema_description:"Path of a file to copy to target. Exactly one of source and content is required."`
+	Content *string `json:"content,omitempty" jsonschema_description:"Text to write to target (may be empty). Exactly one of source and content is required."`
+	Target  string  `json:"target" jsonschema:"required" jsonschema_description:"Path of the file to create; its parent directories are created. The artifact is this file."`
+}
+
+// File is the file builder: it writes content, or a copy of source, to
+// target and returns that file as the artifact (builder id "packer.file",
+// id the target path). The file is written to a temporary name in target's
+// directory and renamed when complete, so a cancelled or failed build never
+// leaves a partial target. Like Packer's, it then runs the provisioning
+// hook without a communicator (provisioners such as shell-local still run)
+// and, if that fails, removes target unless packer runs with
+// -on-error=abort. Destroying the artifact removes the file.
+//
+// Unlike Packer, which accepts neither source nor content (with a
+// warning), exactly one is required; "content": "" writes an empty file.
+type File struct {
+	config FileConfig
+}
+
+var _ pluginkit.Builder = (*File)(nil)
+
+// Config implements [pluginkit.Configurable].
+func (b *File) Config() any { return &b.config }
+
+// Prepare implements [pluginkit.Configurable].
+func (b *File) Prepare() ([]string, error) {
+	c := &b.config
+	var errs pluginkit.ConfigErrors
+	switch {
+	case c.Source != "" && c.Content != nil:
+		errs = append(errs, pluginkit.ConfigError{Path: "/content", Message: "only one of source and content may be set"})
+	case c.Source == "" && c.Content == nil:
+		errs = append(errs, pluginkit.ConfigError{Path: "/content", Message: "one of source or content is required"})
+	}
+	if c.Source != "" {
+		if fi, err := os.Stat(c.Source); err != nil {
+			errs = append(errs, pluginkit.ConfigError{Path: "/source", Message: fmt.Sprintf("cannot read source: %v", err)})
+		} else if !fi.Mode().IsRegular() {
+			errs = append(errs, pluginkit.ConfigError{Path: "/source", Message: fmt.Sprintf("source %s is not a regular file", c.Source)})
+		}
+	}
+	if c.Target == "" {
+		errs = append(errs, pluginkit.ConfigError{Path: "/target", Message: "must not be empty"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return nil, nil
+}
+
+// Run writes target and runs the provisioning hook.
+func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+	c := &b.config
+	var src io.Reader
+	mode := fs.FileMode(0o644)
+	if c.Source != "" {
+		f, err := os.Open(c.Source)
+		if err != nil {
+			return nil, fmt.Errorf("opening source: %w", err)
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			mode = fi.Mode().Perm()
+		}
+		ui.Say(fmt.Sprintf("Copying %s to %s", c.Source, c.Target))
+		src = f
+	} else {
+		ui.Say(fmt.Sprintf("Writing content to %s", c.Target))
+		src = strings.NewReader(*c.Content)
+	}
+	n, err := writeFile(ctx, c.Target, src, mode)
+	if err != nil {
+		return nil, err
+	}
+	ui.Message(fmt.Sprintf("Wrote %d bytes", n))
+	if err := hook.Run(ctx, protocol.HookProvision, nil, nil); err != nil {
+		if c.OnError != "abort" {
+			os.Remove(c.Target)
+		}
+		return nil, err
+	}
+	target := c.Target
+	return &pluginkit.BasicArtifact{
+		BuilderIDValue: FileBuilderID,
+		IDValue:        target,
+		StringValue:    "Stored file: " + target,
+		FilesValue:     []string{target},
+		DestroyFunc: func(context.Context) error {
+			if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		},
+	}, nil
+}
+
+// writeFile writes r to path through a temporary file in the same
+// directory, renamed into place only when complete; it stops when ctx is
+// done. Parent directories are created.
+func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) (int64, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("creating target directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.part")
+	if err != nil {
+		return 0, fmt.Errorf("creating target: %w", err)
+	}
+	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return 0, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

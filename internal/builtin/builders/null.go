@@ -1,0 +1,111 @@
+package builders
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/pluginkit/localcomm"
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// NullBuilderID is the builder id of the null builder's artifact, Packer's.
+const NullBuilderID = "fnoeding.null"
+
+// Communicator types of the null builder.
+const (
+	CommunicatorNone  = "none"
+	CommunicatorLocal = "local"
+)
+
+// NullConfig is the configuration of [Null].
+type NullConfig struct {
+	pluginkit.PackerConfig
+	Communicator string `json:"communicator,omitempty" jsonschema:"enum=none,enum=local,default=none" jsonschema_description:"none: provisioners get no communicator. local: provisioners run commands and copy files on this machine, in local_dir."`
+	LocalDir     string `json:"local_dir,omitempty" jsonschema_description:"Working directory of the local communicator; created if missing. Default: the current directory."`
+}
+
+// Null is the null builder: it builds nothing and runs the provisioners.
+// With communicator "local" it hands them a real communicator on this
+// machine (pluginkit/localcomm) working in local_dir, so provisioners that
+// run commands and move files work without a virtual machine.
+//
+// The hook data (Packer's generated data) is {"ID": "null", "ConnType":
+// communicator, "Host": "localhost" or "", "LocalDir": local_dir or "",
+// "PackerRunUUID": $PACKER_RUN_UUID}. Like Packer's null builder, it
+// returns an artifact with no files (builder id "fnoeding.null", id "Null",
+// the hook data in its state under "generated_data") so that
+// post-processors run.
+type Null struct {
+	config NullConfig
+}
+
+var _ pluginkit.Builder = (*Null)(nil)
+
+// Config implements [pluginkit.Configurable].
+func (b *Null) Config() any { return &b.config }
+
+// Prepare implements [pluginkit.Configurable]. local_dir is made absolute.
+func (b *Null) Prepare() ([]string, error) {
+	c := &b.config
+	var warnings []string
+	var errs pluginkit.ConfigErrors
+	switch c.Communicator {
+	case "":
+		c.Communicator = CommunicatorNone
+	case CommunicatorNone, CommunicatorLocal:
+	default:
+		errs = append(errs, pluginkit.ConfigError{Path: "/communicator", Message: fmt.Sprintf("must be %q or %q, not %q", CommunicatorNone, CommunicatorLocal, c.Communicator)})
+	}
+	if c.Communicator == CommunicatorLocal {
+		dir := c.LocalDir
+		if dir == "" {
+			dir = "."
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			errs = append(errs, pluginkit.ConfigError{Path: "/local_dir", Message: err.Error()})
+		}
+		c.LocalDir = abs
+	} else if c.LocalDir != "" {
+		warnings = append(warnings, "local_dir is ignored unless communicator is \"local\"")
+	}
+	if len(errs) > 0 {
+		return warnings, errs
+	}
+	return warnings, nil
+}
+
+// Run runs the provisioning hook and returns the null artifact.
+func (b *Null) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+	c := &b.config
+	data := map[string]any{
+		"ID":            "null",
+		"ConnType":      c.Communicator,
+		"Host":          "",
+		"LocalDir":      "",
+		"PackerRunUUID": os.Getenv("PACKER_RUN_UUID"),
+	}
+	var comm pluginkit.Communicator
+	if c.Communicator == CommunicatorLocal {
+		if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating local_dir: %w", err)
+		}
+		ui.Say(fmt.Sprintf("Using the local communicator in %s", c.LocalDir))
+		comm = localcomm.New(c.LocalDir)
+		data["Host"] = "localhost"
+		data["LocalDir"] = c.LocalDir
+	}
+	if err := hook.Run(ctx, protocol.HookProvision, comm, data); err != nil {
+		return nil, err
+	}
+	return &pluginkit.BasicArtifact{
+		BuilderIDValue: NullBuilderID,
+		IDValue:        "Null",
+		StringValue:    "Did not export anything. This is the null builder",
+		FilesValue:     []string{},
+		StateValue:     map[string]any{"generated_data": data},
+	}, nil
+}

@@ -1,0 +1,78 @@
+package postprocessors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// renderOutput executes the output template text with data.
+func renderOutput(text string, data any) (string, error) {
+	t, err := template.New("output").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
+	}
+	if b.Len() == 0 {
+		return "", fmt.Errorf("renders as an empty path")
+	}
+	return b.String(), nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// removeFiles removes each path, ignoring those already gone.
+func removeFiles(paths []string) error {
+	var first error
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// atomicWrite writes path through a temporary file in the same directory
+// (parents created) that replaces path only when write succeeded.
+func atomicWrite(path string, write func(f *os.File) error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.part")
+	if err != nil {
+		return err
+	}
+	err = write(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
