@@ -29,7 +29,8 @@ import (
 )
 
 // New serves srv over a pair of in-memory pipes and connects a host to it
-// with [host.Connect] and opts (Name defaults to "plugintest"). It must be
+// with [host.Connect] and opts (Name defaults to "plugintest"; when opts.UI
+// is a *[UI], the host declares the ask and progress capabilities). It must be
 // called from the test goroutine: it fails the test when the handshake
 // fails. The test's cleanup closes the host side (shutdown, then closing the
 // pipes), waits for srv.ServeConn to return and reports its error. The
@@ -38,6 +39,10 @@ func New(t testing.TB, srv *pluginkit.Server, opts host.Options) *host.Plugin {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "plugintest"
+	}
+	if _, ok := opts.UI.(*UI); ok {
+		opts.Capabilities.Ask = true
+		opts.Capabilities.Progress = true
 	}
 	hostR, pluginW := io.Pipe()
 	pluginR, hostW := io.Pipe()
