@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// Environment variables that control logging and tracing.
+const (
+	// envLog turns the log on: any value but "" and "0" writes it to
+	// stderr (or to envLogPath).
+	envLog = "PACKER_LOG"
+	// envLogPath writes the log to this file instead of stderr.
+	envLogPath = "PACKER_LOG_PATH"
+	// envTrace writes the protocol trace (every message to and from every
+	// plugin, as JSON lines) to this file.
+	envTrace = "PACKER_RPC_TRACE"
+)
+
+// openLog returns where the log goes, and a closer for it. The log holds
+// packer's own lines and every plugin's stderr lines prefixed with the
+// plugin's binary name. Files are created owner-only: the log and the trace
+// can hold what plugins print.
+func openLog(e *env) (io.Writer, func(), error) {
+	v := e.getenv(envLog)
+	path := e.getenv(envLogPath)
+	if v == "" || v == "0" {
+		return io.Discard, func() {}, nil
+	}
+	if path == "" {
+		return e.stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", envLogPath, err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
+func openTrace(e *env) (*protocol.Tracer, func(), error) {
+	path := e.getenv(envTrace)
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
+	}
+	return protocol.NewTracer(f), func() { f.Close() }, nil
+}

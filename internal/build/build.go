@@ -1,0 +1,558 @@
+// Package build runs the builds of a template: for each build it starts the
+// builder's plugin process, prepares every component before anything runs,
+// runs the builder, runs the provisioners (each in its own process) when the
+// builder calls the provisioning hook, relaying their communicator calls to
+// the builder, and then feeds the artifact through the post-processor
+// sequences. It knows nothing of template syntax: the caller hands it
+// resolved components with rendered configurations.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/packer-stdio/packer/host"
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// Component is one plugin component to run.
+type Component struct {
+	// Type is protocol.TypeBuilder, TypeProvisioner or TypePostProcessor.
+	Type string
+	// Name is the name the template used, for messages.
+	Name string
+	// Args is the command line that starts the plugin process.
+	Args []string
+	// Component is the component's name inside the plugin binary.
+	Component string
+	// Config is the rendered configuration.
+	Config map[string]any
+}
+
+// Provisioner is a provisioner of one build, with its template options.
+type Provisioner struct {
+	Component
+	PauseBefore time.Duration
+	Timeout     time.Duration
+	MaxRetries  int
+	// Render, if not nil, renders the configuration again once the builder
+	// has shared its generated data (the build template function). When the
+	// result differs from Config, the provisioner is prepared again.
+	Render func(buildData map[string]any) (map[string]any, error)
+}
+
+// PostProcessor is a post-processor of one sequence.
+type PostProcessor struct {
+	Component
+	// KeepInputArtifact is the template's keep_input_artifact, nil if unset.
+	KeepInputArtifact *bool
+}
+
+// Build is one build: a builder and what runs after it.
+type Build struct {
+	Name         string
+	Builder      Component
+	Provisioners []*Provisioner
+	// ErrorCleanup runs when a provisioner fails, unless OnError is "abort".
+	ErrorCleanup   *Provisioner
+	PostProcessors [][]*PostProcessor
+}
+
+// UI is what the runner needs of a build's console.
+type UI interface {
+	host.UI
+	Close()
+}
+
+// Options configure a [Runner].
+type Options struct {
+	// UI returns the console of a build.
+	UI func(build string) UI
+	// Log receives packer's own log lines and every plugin's stderr lines,
+	// prefixed with the plugin's binary name. Nil discards.
+	Log io.Writer
+	// Tracer, if not nil, records the messages of every plugin.
+	Tracer *protocol.Tracer
+	// Env is the environment of plugin processes.
+	Env []string
+	// Parallel is how many builds run at once; 0 means all.
+	Parallel int
+	// PackerKeys are the packer_* configuration keys common to all
+	// components; the runner adds packer_build_name and packer_builder_type.
+	PackerKeys map[string]any
+	// OnError is the -on-error value: cleanup, abort, ask or
+	// run-cleanup-provisioner.
+	OnError string
+	// HostInfo is sent in every handshake.
+	HostInfo protocol.Peer
+	// AskCapable says whether ui/ask can be answered.
+	AskCapable bool
+}
+
+// Result is what one build produced.
+type Result struct {
+	Name      string
+	Artifacts []*protocol.Artifact
+	Err       error
+	// Duration is how long the build ran.
+	Duration time.Duration
+}
+
+// Runner runs builds. Kill stops every plugin process at once.
+type Runner struct {
+	o       Options
+	logMu   sync.Mutex
+	mu      sync.Mutex
+	plugins map[*host.Plugin]struct{}
+	killed  bool
+}
+
+// NewRunner returns a Runner.
+func NewRunner(o Options) *Runner {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return &Runner{o: o, plugins: map[*host.Plugin]struct{}{}}
+}
+
+// Logf writes a line to the log.
+func (r *Runner) Logf(format string, args ...any) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	fmt.Fprintf(r.o.Log, time.Now().Format("2006/01/02 15:04:05 ")+format+"\n", args...)
+}
+
+// Run runs builds, at most Options.Parallel at once, and returns their
+// results in the order given. Cancelling ctx cancels every running build
+// through the protocol and lets their cleanup run.
+func (r *Runner) Run(ctx context.Context, builds []*Build) []Result {
+	results := make([]Result, len(builds))
+	limit := r.o.Parallel
+	if limit <= 0 {
+		limit = len(builds)
+	}
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		// Slots are taken here, in order, so that with a limit the builds
+		// start in the template's order.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			results[i] = Result{Name: b.Name, Err: fmt.Errorf("build %q not started: %w", b.Name, context.Cause(ctx))}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start := time.Now()
+			results[i] = r.runBuild(ctx, b)
+			results[i].Duration = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// Kill kills every plugin process at once (a second interrupt).
+func (r *Runner) Kill() {
+	r.mu.Lock()
+	r.killed = true
+	ps := slices.Collect(maps.Keys(r.plugins))
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.Kill()
+	}
+}
+
+// stderrLog adapts the log for one plugin's forwarded stderr lines.
+type stderrLog struct{ r *Runner }
+
+func (l stderrLog) Write(b []byte) (int, error) {
+	l.r.logMu.Lock()
+	defer l.r.logMu.Unlock()
+	if _, err := io.WriteString(l.r.o.Log, time.Now().Format("2006/01/02 15:04:05 ")); err != nil {
+		return 0, err
+	}
+	return l.r.o.Log.Write(b)
+}
+
+// start launches the plugin process of c.
+func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.Hook) (*host.Plugin, error) {
+	r.mu.Lock()
+	killed := r.killed
+	r.mu.Unlock()
+	if killed {
+		return nil, errors.New("packer is stopping")
+	}
+	if len(c.Args) == 0 {
+		return nil, fmt.Errorf("%s %q: no command to start", c.Type, c.Name)
+	}
+	name := filepath.Base(c.Args[0])
+	if len(c.Args) > 2 && c.Args[1] == "plugin" {
+		name = c.Args[2] // a builtin: packer plugin packer-builder-file
+	}
+	cmd := exec.Command(c.Args[0], c.Args[1:]...)
+	cmd.Env = r.o.Env
+	r.Logf("starting %s plugin %s: %q", c.Type, name, c.Args)
+	p, err := host.Start(ctx, cmd, host.Options{
+		Name:         name,
+		Stderr:       stderrLog{r},
+		UI:           ui,
+		Hook:         hook,
+		Tracer:       r.o.Tracer,
+		HostInfo:     r.o.HostInfo,
+		Capabilities: protocol.HostCapabilities{Ask: r.o.AskCapable, Progress: true},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.plugins[p] = struct{}{}
+	killed = r.killed
+	r.mu.Unlock()
+	if killed {
+		p.Kill()
+	}
+	return p, nil
+}
+
+func (r *Runner) release(p *host.Plugin) {
+	if p == nil {
+		return
+	}
+	if err := p.Close(); err != nil {
+		r.Logf("closing plugin: %v", err)
+	}
+	r.mu.Lock()
+	delete(r.plugins, p)
+	r.mu.Unlock()
+}
+
+// packerKeys returns the packer_* keys for a component of build b.
+func (r *Runner) packerKeys(b *Build) map[string]any {
+	m := maps.Clone(r.o.PackerKeys)
+	if m == nil {
+		m = map[string]any{}
+	}
+	m["packer_build_name"] = b.Name
+	m["packer_builder_type"] = b.Builder.Name
+	m["packer_on_error"] = r.o.OnError
+	return m
+}
+
+// prepared is a started and prepared component.
+type prepared struct {
+	c      Component
+	plugin *host.Plugin
+	inst   *host.Instance
+}
+
+func (r *Runner) prepare(ctx context.Context, b *Build, c Component, ui UI, hook host.Hook) (*prepared, error) {
+	p, err := r.start(ctx, c, ui, hook)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
+	}
+	c.Component = ServedName(p.Components(), c)
+	inst, warnings, err := p.Prepare(ctx, c.Type, c.Component, c.Config, r.packerKeys(b))
+	for _, w := range warnings {
+		ui.Say(fmt.Sprintf("Warning (%s %s): %s", c.Type, c.Name, w))
+	}
+	if err != nil {
+		r.release(p)
+		return nil, prepareError(c, err)
+	}
+	return &prepared{c: c, plugin: p, inst: inst}, nil
+}
+
+// ServedName returns the name to ask a plugin for when preparing c, given
+// the components the plugin serves: c.Component when it serves that, else
+// c.Name (the name the template used) when it serves that, else
+// c.Component, so that the plugin's error lists what it serves.
+//
+// Discovery cannot know what a packer-plugin-NAME binary registers: it
+// maps the template name "NAME-COMPONENT" to COMPONENT and "NAME" to
+// "default", while some plugins register the full template names; the
+// handshake's component list settles it.
+func ServedName(served []protocol.Component, c Component) string {
+	has := func(name string) bool {
+		return slices.ContainsFunc(served, func(s protocol.Component) bool { return s.Type == c.Type && s.Name == name })
+	}
+	if !has(c.Component) && c.Name != c.Component && has(c.Name) {
+		return c.Name
+	}
+	return c.Component
+}
+
+// prepareError lists every configuration error with its key.
+func prepareError(c Component, err error) error {
+	errs := host.ConfigErrors(err)
+	if len(errs) == 0 {
+		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
+	}
+	msg := fmt.Sprintf("%s %q has an invalid configuration:", c.Type, c.Name)
+	for _, e := range errs {
+		if e.Path != "" {
+			msg += fmt.Sprintf("\n  * %s: %s", e.Path, e.Message)
+		} else {
+			msg += "\n  * " + e.Message
+		}
+	}
+	return &ConfigError{msg: msg, err: err}
+}
+
+// ConfigError is a component's configuration rejected in prepare.
+type ConfigError struct {
+	msg string
+	err error
+}
+
+func (e *ConfigError) Error() string { return e.msg }
+func (e *ConfigError) Unwrap() error { return e.err }
+
+// runBuild runs one build from start to finish.
+func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
+	res.Name = b.Name
+	ui := r.o.UI(b.Name)
+	defer ui.Close()
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	keep := func(p *prepared) { cleanup = append(cleanup, func() { r.release(p.plugin) }) }
+
+	// Prepare everything before anything runs, as Packer does.
+	provs := make([]*prepared, len(b.Provisioners))
+	for i, pv := range b.Provisioners {
+		p, err := r.prepare(ctx, b, pv.Component, ui, nil)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		keep(p)
+		provs[i] = p
+	}
+	var cleanupProv *prepared
+	if b.ErrorCleanup != nil {
+		p, err := r.prepare(ctx, b, b.ErrorCleanup.Component, ui, nil)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		keep(p)
+		cleanupProv = p
+	}
+	pps := make([][]*prepared, len(b.PostProcessors))
+	for i, seq := range b.PostProcessors {
+		for _, pp := range seq {
+			p, err := r.prepare(ctx, b, pp.Component, ui, nil)
+			if err != nil {
+				res.Err = err
+				return res
+			}
+			keep(p)
+			pps[i] = append(pps[i], p)
+		}
+	}
+	hook := &provisionHook{r: r, b: b, ui: ui, provs: provs, cleanupProv: cleanupProv}
+	builder, err := r.prepare(ctx, b, b.Builder, ui, hook)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	keep(builder)
+
+	ui.Say(fmt.Sprintf("Running builder: %s", b.Builder.Name))
+	art, err := builder.inst.Run(ctx)
+	if err != nil {
+		res.Err = fmt.Errorf("build %q: %w", b.Name, err)
+		if art != nil { // finished despite a cancel: nothing made is lost
+			res.Artifacts = append(res.Artifacts, art)
+		}
+		return res
+	}
+	if art == nil {
+		ui.Say("Builder produced no artifact")
+		return res
+	}
+	res.Artifacts, res.Err = r.postProcess(ctx, b, ui, builder, art, pps)
+	return res
+}
+
+// made is an artifact with the plugin process that can destroy it.
+type made struct {
+	art    *protocol.Artifact
+	plugin *host.Plugin
+}
+
+// postProcess runs the post-processor sequences with Packer's rules for
+// keeping and destroying intermediate artifacts.
+func (r *Runner) postProcess(ctx context.Context, b *Build, ui UI, builder *prepared, art *protocol.Artifact, pps [][]*prepared) ([]*protocol.Artifact, error) {
+	original := made{art, builder.plugin}
+	keepOriginal := len(pps) == 0
+	var out []*protocol.Artifact
+	var errs []error
+	destroy := func(m made, why string) {
+		if m.art.Handle == "" {
+			return
+		}
+		r.Logf("destroying artifact %q of build %q: %s", m.art.ID, b.Name, why)
+		if err := m.plugin.DestroyArtifact(context.WithoutCancel(ctx), m.art); err != nil {
+			errs = append(errs, fmt.Errorf("destroying artifact %q: %w", m.art.ID, err))
+		}
+	}
+	for si, seq := range pps {
+		prior := original
+		for i, p := range seq {
+			spec := b.PostProcessors[si][i]
+			ui.Say(fmt.Sprintf("Running post-processor: %s", spec.Name))
+			next, ppKeep, force, err := p.inst.PostProcess(ctx, *prior.art)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("post-processor %q: %w", spec.Name, err))
+				prior = made{}
+				break
+			}
+			if next != nil && samePassedThrough(prior.art, next) {
+				// A post-processor that hands its input back (manifest
+				// does) made nothing new: nothing to keep or destroy.
+				prior.art.State = next.State
+				continue
+			}
+			keep := ppKeep
+			if spec.KeepInputArtifact != nil {
+				if ppKeep && !*spec.KeepInputArtifact && force {
+					r.Logf("post-processor %s forces keep_input_artifact=true; the template's false is ignored", spec.Name)
+				} else {
+					keep = *spec.KeepInputArtifact
+				}
+			}
+			if i == 0 {
+				keepOriginal = keepOriginal || keep
+			} else if keep {
+				out = append(out, prior.art)
+			} else {
+				destroy(prior, "not kept by "+spec.Name)
+			}
+			if next == nil {
+				prior = made{}
+				break
+			}
+			prior = made{next, p.plugin}
+		}
+		switch {
+		case prior.art == original.art:
+			keepOriginal = true // passed through the whole sequence
+		case prior.art != nil:
+			out = append(out, prior.art)
+		}
+	}
+	if keepOriginal {
+		out = append([]*protocol.Artifact{original.art}, out...)
+	} else if len(errs) == 0 {
+		destroy(original, "input of post-processors, not kept")
+	}
+	return out, errors.Join(errs...)
+}
+
+// samePassedThrough reports whether b is a returned with no handle: the
+// post-processor passed its input artifact through.
+func samePassedThrough(a, b *protocol.Artifact) bool {
+	return b.Handle == "" && a.BuilderID == b.BuilderID && a.ID == b.ID && a.String == b.String && slices.Equal(a.Files, b.Files)
+}
+
+// provisionHook runs a build's provisioners when its builder asks.
+type provisionHook struct {
+	r           *Runner
+	b           *Build
+	ui          UI
+	provs       []*prepared
+	cleanupProv *prepared
+}
+
+func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
+	if name != protocol.HookProvision {
+		h.r.Logf("build %q: ignoring hook %q", h.b.Name, name)
+		return nil
+	}
+	for i, p := range h.provs {
+		spec := h.b.Provisioners[i]
+		if err := h.provision(ctx, spec, p, comm, data); err != nil {
+			if h.cleanupProv != nil && h.r.o.OnError != "abort" {
+				h.ui.Say("Provisioning step had errors: running the cleanup provisioner, if present...")
+				if cerr := h.provision(context.WithoutCancel(ctx), h.b.ErrorCleanup, h.cleanupProv, comm, data); cerr != nil {
+					h.ui.Error(fmt.Sprintf("error-cleanup-provisioner failed: %v", cerr))
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *prepared, comm host.Communicator, data map[string]any) error {
+	if spec.PauseBefore > 0 {
+		h.ui.Say(fmt.Sprintf("Pausing %s before the next provisioner...", spec.PauseBefore))
+		select {
+		case <-time.After(spec.PauseBefore):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	inst := p.inst
+	if spec.Render != nil {
+		cfg, err := spec.Render(data)
+		if err != nil {
+			return fmt.Errorf("provisioner %q: %w", spec.Name, err)
+		}
+		if !reflect.DeepEqual(cfg, spec.Config) {
+			c := p.c
+			c.Config = cfg
+			i, warnings, err := p.plugin.Prepare(ctx, c.Type, c.Component, c.Config, h.r.packerKeys(h.b))
+			for _, w := range warnings {
+				h.ui.Say(fmt.Sprintf("Warning (provisioner %s): %s", spec.Name, w))
+			}
+			if err != nil {
+				return prepareError(c, err)
+			}
+			inst = i
+		}
+	}
+	h.ui.Say(fmt.Sprintf("Provisioning with %s...", spec.Name))
+	var err error
+	for attempt := 0; attempt <= spec.MaxRetries; attempt++ {
+		if attempt > 0 {
+			h.ui.Say(fmt.Sprintf("Provisioner %s failed, retrying (%d of %d)...", spec.Name, attempt, spec.MaxRetries))
+		}
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if spec.Timeout > 0 {
+			pctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		}
+		err = inst.Provision(pctx, comm, data)
+		timedOut := spec.Timeout > 0 && errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+		cancel()
+		if timedOut {
+			err = fmt.Errorf("provisioner %q timed out after %s: %w", spec.Name, spec.Timeout, err)
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("provisioner %q: %w", spec.Name, err)
+	}
+	return nil
+}
