@@ -213,19 +213,14 @@ func runBuild(e *env, args []string) int {
 		Progress:        isTerminal(e.stderr) && !*machine,
 		Mask:            masker.Mask,
 	})
-	packerKeys := map[string]any{
-		"packer_debug":               *debug,
-		"packer_force":               *force,
-		"packer_user_variables":      tctx.UserVars,
-		"packer_sensitive_variables": nonNil(t.SensitiveVariables),
-	}
+	keys := packerKeys(t, tctx, *debug, *force)
 	runner := build.NewRunner(build.Options{
 		UI:         func(name string) build.UI { return console.Build(name) },
 		Log:        logw,
 		Tracer:     tracer,
 		Env:        append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10)),
 		Parallel:   *parallel,
-		PackerKeys: packerKeys,
+		PackerKeys: keys,
 		OnError:    *onError,
 		HostInfo:   protocol.Peer{Name: "packer", Version: Version},
 		AskCapable: askIn != nil,
@@ -239,6 +234,17 @@ func runBuild(e *env, args []string) int {
 	start := time.Now()
 	results := runner.Run(ctx, builds)
 	return report(console, results, time.Since(start), ctx.Err() != nil)
+}
+
+// packerKeys are the packer_* configuration keys every component of a run
+// gets; the runner adds the build's own.
+func packerKeys(t *template.Template, tctx *template.Context, debug, force bool) map[string]any {
+	return map[string]any{
+		"packer_debug":               debug,
+		"packer_force":               force,
+		"packer_user_variables":      tctx.UserVars,
+		"packer_sensitive_variables": nonNil(t.SensitiveVariables),
+	}
 }
 
 func nonNil(s []string) []string {

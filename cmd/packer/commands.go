@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os/exec"
 	"strings"
 	"text/tabwriter"
@@ -75,78 +77,70 @@ func runValidate(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
 		return 1
 	}
+	// Plugins' stderr, their warnings and their errors can echo sensitive
+	// values from the configuration: everything goes through the masker.
+	masker := t.Masker(tctx.UserVars)
+	logw, closeLog, err := openLog(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	mlog := masker.Writer(logw)
+	defer mlog.Close()
+	stderr := masker.Writer(e.stderr)
+	defer stderr.Close()
+	keys := packerKeys(t, tctx, false, false)
 	var errs []error
 	for _, b := range builds {
-		check := func(c componentSpec) {
-			if err := prepareOnce(e, c.typ, c.name, c.args, c.component, c.config, b.Name); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		check(componentSpec{b.Builder.Type, b.Builder.Name, b.Builder.Args, b.Builder.Component, b.Builder.Config})
+		comps := []build.Component{b.Builder}
 		for _, p := range b.Provisioners {
-			check(componentSpec{p.Type, p.Name, p.Args, p.Component.Component, p.Config})
+			comps = append(comps, p.Component)
 		}
 		for _, seq := range b.PostProcessors {
 			for _, p := range seq {
-				check(componentSpec{p.Type, p.Name, p.Args, p.Component.Component, p.Config})
+				comps = append(comps, p.Component)
+			}
+		}
+		for _, c := range comps {
+			if err := prepareOnce(c, b, keys, mlog, stderr); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed:\n%v\n", err)
+		fmt.Fprintf(stderr, "Template validation failed:\n%v\n", err)
 		return 1
 	}
 	fmt.Fprintln(e.stdout, "The configuration is valid.")
 	return 0
 }
 
-type componentSpec struct {
-	typ, name string
-	args      []string
-	component string
-	config    map[string]any
-}
-
-// prepareOnce starts a component's plugin, prepares it and shuts it down.
-func prepareOnce(e *env, typ, name string, args []string, component string, config map[string]any, buildName string) error {
-	p, err := startPlugin(e, args)
+// prepareOnce starts a component's plugin, prepares it as build b would and
+// shuts it down. Warnings go to stderr.
+func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, stderr io.Writer) error {
+	p, err := startPlugin(c.Args, logw)
 	if err != nil {
-		return fmt.Errorf("%s %q: %w", typ, name, err)
+		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
 	defer p.Close()
-	component = build.ServedName(p.Components(), build.Component{Type: typ, Name: name, Component: component})
-	_, warnings, err := p.Prepare(context.Background(), typ, component, config, map[string]any{
-		"packer_build_name": buildName, "packer_builder_type": name,
-	})
+	c.Component = build.ServedName(p.Components(), c)
+	ckeys := maps.Clone(keys)
+	ckeys["packer_build_name"] = b.Name
+	ckeys["packer_builder_type"] = b.Builder.Name
+	_, warnings, err := p.Prepare(context.Background(), c.Type, c.Component, c.Config, ckeys)
 	for _, w := range warnings {
-		fmt.Fprintf(e.stderr, "Warning (%s %s): %s\n", typ, name, w)
+		fmt.Fprintf(stderr, "Warning (%s %s, build %s): %s\n", c.Type, c.Name, b.Name, w)
 	}
 	if err != nil {
-		msg := fmt.Sprintf("%s %q (build %q):", typ, name, buildName)
-		errs := host.ConfigErrors(err)
-		if len(errs) == 0 {
-			return fmt.Errorf("%s %w", msg, err)
-		}
-		for _, ce := range errs {
-			if ce.Path != "" {
-				msg += fmt.Sprintf("\n  * %s: %s", ce.Path, ce.Message)
-			} else {
-				msg += "\n  * " + ce.Message
-			}
-		}
-		return errors.New(msg)
+		return fmt.Errorf("build %q: %w", b.Name, build.PrepareError(c, err))
 	}
 	return nil
 }
 
 // startPlugin starts a plugin for a short-lived question (validate,
-// describe); its stderr goes to the log.
-func startPlugin(e *env, args []string) (*host.Plugin, error) {
-	logw, closeLog, err := openLog(e)
-	if err != nil {
-		return nil, err
-	}
-	_ = closeLog // the log lives as long as this short command
+// describe); its stderr goes to logw.
+func startPlugin(args []string, logw io.Writer) (*host.Plugin, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	name := ""
 	if len(args) > 2 && args[1] == "plugin" {
@@ -295,7 +289,13 @@ func runDescribe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1
 	}
-	p, err := startPlugin(e, args2)
+	logw, closeLog, err := openLog(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	p, err := startPlugin(args2, logw)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1

@@ -272,7 +272,7 @@ func (r *Runner) prepare(ctx context.Context, b *Build, c Component, ui UI, hook
 	}
 	if err != nil {
 		r.release(p)
-		return nil, prepareError(c, err)
+		return nil, PrepareError(c, err)
 	}
 	return &prepared{c: c, plugin: p, inst: inst}, nil
 }
@@ -296,8 +296,10 @@ func ServedName(served []protocol.Component, c Component) string {
 	return c.Component
 }
 
-// prepareError lists every configuration error with its key.
-func prepareError(c Component, err error) error {
+// PrepareError describes an error from preparing c, listing every
+// configuration error with its key when the plugin rejected the
+// configuration (the error is then a *ConfigError).
+func PrepareError(c Component, err error) error {
 	errs := host.ConfigErrors(err)
 	if len(errs) == 0 {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
@@ -526,7 +528,7 @@ func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *pre
 				h.ui.Say(fmt.Sprintf("Warning (provisioner %s): %s", spec.Name, w))
 			}
 			if err != nil {
-				return prepareError(c, err)
+				return PrepareError(c, err)
 			}
 			inst = i
 		}
