@@ -245,7 +245,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		defer cancel()
 		err = w.Wait(gctx, result)
 		if gctx.Err() != nil && errors.Is(err, gctx.Err()) {
-			return fmt.Errorf("%s: no answer within %v of cancelling: %w", method, c.grace, ctxErr)
+			return fmt.Errorf("no answer within %v of cancelling: %w", c.grace, ctxErr)
 		}
 	}
 	return c.waitError(err)

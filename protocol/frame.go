@@ -129,7 +129,7 @@ func (s *LineStream) ReadObject(v any) error {
 		s.trace.recv(line)
 		id, werr := validate(line)
 		if werr == nil {
-			if err := json.Unmarshal(line, v); err != nil {
+			if err := unmarshalValid(line, v); err != nil {
 				// validate accepted what jsonrpc2 refuses; treat as invalid.
 				werr = ErrInvalidRequest.WithMessage("%v", err)
 			} else {
@@ -350,13 +350,10 @@ func (s *LineStream) WriteObject(v any) error {
 func (s *LineStream) writeRaw(v any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	buf := bytes.NewBuffer(s.wbuf[:0])
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := marshalLine(s.wbuf[:0], v)
+	if err != nil {
 		return err
 	}
-	b := buf.Bytes()
 	if cap(b) <= 1<<20 {
 		s.wbuf = b
 	} else {
@@ -366,7 +363,7 @@ func (s *LineStream) writeRaw(v any) error {
 		return ErrMessageTooLarge.WithMessage("message of %d bytes exceeds the peer's limit of %d", n, s.maxOut.Load())
 	}
 	s.trace.send(b[:len(b)-1])
-	_, err := s.w.Write(b)
+	_, err = s.w.Write(b)
 	return err
 }
 
@@ -376,4 +373,38 @@ func (s *LineStream) Close() error {
 		return nil
 	}
 	return s.closer.Close()
+}
+
+// unmarshalValid decodes a line validate has accepted. jsonrpc2's message
+// type decodes itself, so its UnmarshalJSON is called directly: going
+// through json.Unmarshal would scan the whole line once more first, which
+// for a stream chunk is the bulk of the work.
+func unmarshalValid(line []byte, v any) error {
+	if u, ok := v.(json.Unmarshaler); ok {
+		return u.UnmarshalJSON(line)
+	}
+	return json.Unmarshal(line, v)
+}
+
+// marshalLine appends v's JSON and a newline to buf. A value that encodes
+// itself with encoding/json (as jsonrpc2's messages do) already produces
+// compact, newline-free JSON, so its output is used as is rather than
+// validated and compacted once more by an Encoder.
+func marshalLine(buf []byte, v any) ([]byte, error) {
+	if m, ok := v.(json.Marshaler); ok {
+		b, err := m.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if bytes.IndexByte(b, '\n') < 0 {
+			return append(append(buf, b...), '\n'), nil
+		}
+	}
+	w := bytes.NewBuffer(buf)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
 }
