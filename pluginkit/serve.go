@@ -47,8 +47,12 @@ func Serve() { defaultServer.Serve() }
 // corrupt the protocol), serves s's components on stdin and stdout with
 // [Server.ServeConn], and exits 0 after shutdown or end of input, 1 on
 // error. Diagnostics and panic stacks go to stderr, which the host forwards
-// to the user; so does the standard log package's output.
+// to the user; so does the standard log package's output. With
+// [EnvDebugPipes] set it serves on named pipes instead (debug mode).
 func (s *Server) Serve() {
+	if path := os.Getenv(EnvDebugPipes); path != "" {
+		s.serveDebug(path) // never returns
+	}
 	if os.Getenv(protocol.EnvMagicCookie) != protocol.MagicCookieValue {
 		fmt.Fprint(os.Stderr, s.usage())
 		os.Exit(1)

@@ -187,6 +187,10 @@ func runBuild(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1
 	}
+	if err := catalog.checkRequired(t); err != nil {
+		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
+		return 1
+	}
 	builds, err := planBuilds(t, tctx, catalog, only, except)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)

@@ -19,6 +19,9 @@ import (
 )
 
 func runPlugin(e *env, args []string) int {
+	if len(args) == 1 && strings.HasPrefix(args[0], attachArg) {
+		return relayAttached(e, strings.TrimPrefix(args[0], attachArg))
+	}
 	if len(args) != 1 {
 		fmt.Fprintln(e.stderr, "Usage: packer plugin PLUGIN-BINARY-NAME\n\nRuns a builtin component as a plugin process; packer itself starts it, e.g. packer plugin packer-builder-file.")
 		return 1
@@ -69,6 +72,10 @@ func runValidate(e *env, args []string) int {
 	}
 	catalog, err := discover(e)
 	if err != nil {
+		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
+		return 1
+	}
+	if err := catalog.checkRequired(t); err != nil {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
 		return 1
 	}

@@ -65,12 +65,32 @@ var examplePlugin = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// guidePlugin builds ./examples/guide (the plugin of
+// docs/writing-a-plugin.md) once, as packer-plugin-notes.
+var guidePlugin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "packer-cli-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "packer-plugin-notes")
+	cmd := exec.Command("go", "build", "-o", bin, "../../examples/guide")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build the guide's plugin: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
 func TestScripts(t *testing.T) {
 	example, err := examplePlugin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(example)) })
+	guide, err := guidePlugin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(guide)) })
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +120,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"install-plugin": func(ts *testscript.TestScript, neg bool, args []string) {
-				installPlugin(ts, neg, args, map[string]string{"self": self, "example": example})
+				installPlugin(ts, neg, args, map[string]string{"self": self, "example": example, "guide": guide})
 			},
 			"waitfile":  waitFile,
 			"noprocs":   noProcs,

@@ -15,6 +15,11 @@ import (
 // over the builtins, which run as "packer plugin packer-TYPE-NAME".
 type catalog struct {
 	*discovery.Catalog
+	cachePath string
+	exe       string
+	// attach maps TYPE/NAME to the pipes of a plugin the author started
+	// (PACKER_PLUGIN_ATTACH).
+	attach map[string]string
 }
 
 func discover(e *env) (*catalog, error) {
@@ -33,12 +38,30 @@ func discover(e *env) (*catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &catalog{c}, nil
+	attach, err := parseAttach(e.getenv(envAttach))
+	if err != nil {
+		return nil, err
+	}
+	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach}, nil
 }
 
 // command returns the command line that starts the plugin serving the
 // component typ/name, and the component's name inside it.
 func (c *catalog) command(typ, name string) ([]string, string, error) {
+	if path, ok := c.attach[typ+"/"+name]; ok {
+		// The author runs this plugin: "packer plugin attach=PATH" relays
+		// to it. Its component name is what discovery would ask for, when
+		// discovery knows the name.
+		// When discovery does not know it, NAME-COMPONENT is guessed, and
+		// the host falls back to NAME when the plugin does not serve that.
+		component := discovery.DefaultComponent
+		if e, err := c.Lookup(typ, name); err == nil {
+			component = e.Component
+		} else if _, after, ok := strings.Cut(name, "-"); ok && after != "" {
+			component = after
+		}
+		return []string{c.exe, "plugin", attachArg + path}, component, nil
+	}
 	e, err := c.Lookup(typ, name)
 	if err != nil {
 		return nil, "", err
@@ -50,15 +73,30 @@ const pluginsHelp = `Lists every plugin component packer finds, with its type, w
 from and what it shadows. Search order, later winning: builtins, the packer
 executable's directory, ~/.packer.d/plugins, the working directory,
 PACKER_PLUGIN_PATH (earlier directories win), then the config file
-(PACKER_CONFIG or ~/.packerconfig).`
+(PACKER_CONFIG or ~/.packerconfig).
+
+Subcommands:
+  packer plugins install --path BINARY [NAME]   install a plugin binary
+  packer plugins installed                      list installed plugins and versions
+  packer plugins remove NAME [VERSION]          remove an installed plugin`
 
 func runPlugins(e *env, args []string) int {
-	fs := newFlagSet(e, "plugins", "[installed]", pluginsHelp)
+	if len(args) > 0 {
+		switch args[0] {
+		case "install":
+			return runPluginsInstall(e, args[1:])
+		case "installed":
+			return runPluginsInstalled(e, args[1:])
+		case "remove":
+			return runPluginsRemove(e, args[1:])
+		}
+	}
+	fs := newFlagSet(e, "plugins", "[install|installed|remove]", pluginsHelp)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != "installed") {
-		fmt.Fprintf(e.stderr, "packer plugins: unknown subcommand %q; the only one is \"installed\"\n", strings.Join(fs.Args(), " "))
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "packer plugins: unknown subcommand %q; they are install, installed and remove\n", strings.Join(fs.Args(), " "))
 		return 1
 	}
 	c, err := discover(e)

@@ -111,6 +111,12 @@ type Entry struct {
 	// Shadowed lists the entries this one overrides, highest precedence
 	// first. Entries in Shadowed have no Shadowed of their own.
 	Shadowed []*Entry
+	// Version is the version of a versioned install (see Installed), or
+	// empty when the layout does not say.
+	Version string
+	// SumFile is the SHA256SUM file of a versioned install, which Lookup
+	// verifies; empty otherwise.
+	SumFile string
 }
 
 // Location is a place discovery looked in.
@@ -129,9 +135,10 @@ type Catalog struct {
 	// precedence first.
 	Searched []Location
 
-	singles  map[key]*Entry // builtins excluded
-	builtins map[key]*Entry
-	plugins  map[string]*Entry // by prefix
+	singles   map[key]*Entry // builtins excluded
+	builtins  map[key]*Entry
+	plugins   map[string]*Entry   // by prefix
+	installed map[string][]*Entry // versioned installs by name, lowest version first
 }
 
 type key struct{ typ, name string }
@@ -207,8 +214,10 @@ func Discover(o Options) (*Catalog, error) {
 	return discover(o, runtime.GOOS == "windows")
 }
 
+var isWindows = runtime.GOOS == "windows"
+
 func discover(o Options, windows bool) (*Catalog, error) {
-	c := &Catalog{singles: map[key]*Entry{}, builtins: map[key]*Entry{}, plugins: map[string]*Entry{}}
+	c := &Catalog{singles: map[key]*Entry{}, builtins: map[key]*Entry{}, plugins: map[string]*Entry{}, installed: map[string][]*Entry{}}
 	for _, b := range o.Builtins {
 		e := &Entry{Type: b.Type, Name: b.Name, Component: b.Name, Args: slices.Clone(b.Args), Source: SourceBuiltin}
 		if len(b.Args) > 0 {
@@ -218,13 +227,11 @@ func discover(o Options, windows bool) (*Catalog, error) {
 	}
 	s := &scanner{c: c, windows: windows, dirs: map[string][]fs.DirEntry{}, infos: map[string]fileInfo{}}
 	s.scan(SourceExeDir, o.ExeDir)
-	home := ""
-	if windows && o.AppData != "" {
-		home = filepath.Join(o.AppData, "packer.d", "plugins")
-	} else if o.HomeDir != "" {
-		home = filepath.Join(o.HomeDir, ".packer.d", "plugins")
-	}
+	home := pluginsDir(o, windows)
 	s.scan(SourceHome, home)
+	if home != "" {
+		s.scanInstalled(filepath.Clean(home))
+	}
 	s.scan(SourceWorkDir, o.WorkDir)
 	// Within PACKER_PLUGIN_PATH an earlier directory wins: scan it last.
 	for i := len(o.PluginPath) - 1; i >= 0; i-- {
@@ -392,7 +399,7 @@ func (c *Catalog) readConfig(path string) error {
 	return nil
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -412,7 +419,10 @@ func sortedKeys(m map[string]string) []string {
 //
 // A discovered plugin therefore overrides a builtin of the same name. Step
 // 2 cannot check that the binary serves that component; the host learns it
-// from the binary's initialize result. The returned Entry is a copy the
+// from the binary's initialize result. A versioned install (see
+// [Catalog.Installed]) is checked against its SHA256SUM file first: a
+// binary changed since it was installed gives an error wrapping
+// [ErrChecksum] that names the file. The returned Entry is a copy the
 // caller may keep. The error wraps ErrNotFound and lists what there is of
 // that type and where discovery looked.
 func (c *Catalog) Lookup(typ, name string) (*Entry, error) {
@@ -420,14 +430,14 @@ func (c *Catalog) Lookup(typ, name string) (*Entry, error) {
 		return c.withBuiltin(key{typ, name}, e), nil
 	}
 	if e, ok := c.plugins[name]; ok {
-		return c.fromPlugin(e, typ, name, DefaultComponent), nil
+		return c.verified(c.fromPlugin(e, typ, name, DefaultComponent))
 	}
 	for i := len(name) - 1; i > 0; i-- {
 		if name[i] != '-' || i == len(name)-1 {
 			continue
 		}
 		if e, ok := c.plugins[name[:i]]; ok {
-			return c.fromPlugin(e, typ, name, name[i+1:]), nil
+			return c.verified(c.fromPlugin(e, typ, name, name[i+1:]))
 		}
 	}
 	if e, ok := c.builtins[key{typ, name}]; ok {
@@ -454,6 +464,14 @@ func (c *Catalog) Lookup(typ, name string) (*Entry, error) {
 	}
 	return nil, fmt.Errorf("%w: no %s named %q; available: %s; looked in: %s",
 		ErrNotFound, typ, name, strings.Join(avail, ", "), strings.Join(looked, ", "))
+}
+
+// verified returns e when its checksum (if it has one) matches.
+func (c *Catalog) verified(e *Entry) (*Entry, error) {
+	if err := Verify(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (c *Catalog) fromPlugin(p *Entry, typ, name, component string) *Entry {

@@ -25,6 +25,9 @@ type Template struct {
 	// min_packer_version root keys.
 	Description string
 	MinVersion  string
+	// RequiredPlugins is the required_plugins root key, in template
+	// order: minimum versions of installed plugins.
+	RequiredPlugins []*RequiredPlugin `json:",omitempty"`
 	// Variables are the declared user variables in template order.
 	Variables []*Variable
 	// SensitiveVariables names the variables whose values are masked in
@@ -191,6 +194,8 @@ func (p *parser) root(n *node) {
 			}
 		case "variables":
 			p.variables(m.val)
+		case "required_plugins":
+			p.requiredPlugins(m.val)
 		case "sensitive-variables":
 			p.t.SensitiveVariables = p.strings(m.key, m.val)
 		case "builders":

@@ -1,0 +1,35 @@
+// Command packer-plugin-notes is the plugin built step by step in
+// docs/writing-a-plugin.md: a builder that makes a directory, a provisioner
+// that writes a note into it through the communicator, and a post-processor
+// that writes a manifest of the files with their SHA-256 sums.
+//
+// Every region between "guide:start NAME" and "guide:end" comments is
+// quoted verbatim in the guide; docs/guide_test.go fails when they differ.
+package main
+
+// guide:start main
+import (
+	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// version is the plugin's version, reported in the handshake; packer
+// plugins install files the binary under it. Release builds set it with
+// -ldflags "-X main.version=1.2.0".
+var version = "0.1.0"
+
+// newServer registers the components; tests serve the same Server in
+// process with plugintest.
+func newServer() *pluginkit.Server {
+	srv := pluginkit.NewServer(protocol.Peer{Name: "packer-plugin-notes", Version: version})
+	srv.RegisterBuilder("dir", new(Builder))
+	srv.RegisterProvisioner("write", new(Writer))
+	srv.RegisterPostProcessor("manifest", new(Manifest))
+	return srv
+}
+
+func main() {
+	newServer().Serve() // never returns
+}
+
+// guide:end

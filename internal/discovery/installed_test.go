@@ -1,0 +1,185 @@
+package discovery_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/packer-stdio/packer/internal/discovery"
+)
+
+// installFake installs a fake binary with the given content as
+// name/version in the home plugins directory of o.
+func installFake(t *testing.T, o discovery.Options, name, version, content string) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(src, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path, _, err := discovery.Install(discovery.PluginsDir(o), name, version, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestInstalledVersions(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	o := discovery.Options{HomeDir: tr.dir("home")}
+	installFake(t, o, "notes", "1.2.0", "a")
+	installFake(t, o, "notes", "1.10.0", "b")
+	installFake(t, o, "notes", "v1.9.3", "c")
+	installFake(t, o, "other", "0.1.0", "d")
+	// A flat binary in the same directory loses to the versioned install.
+	tr.file("home/.packer.d/plugins", "packer-plugin-notes", 0o755)
+	// A version directory without its binary is skipped with a warning.
+	tr.dir("home/.packer.d/plugins/notes/2.0.0")
+
+	c, err := discovery.Discover(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range c.Installed() {
+		got = append(got, e.Name+" "+e.Version+" "+tr.rel(e.Path))
+	}
+	want := []string{
+		"notes 1.2.0 home/.packer.d/plugins/notes/1.2.0/packer-plugin-notes",
+		"notes v1.9.3 home/.packer.d/plugins/notes/v1.9.3/packer-plugin-notes",
+		"notes 1.10.0 home/.packer.d/plugins/notes/1.10.0/packer-plugin-notes",
+		"other 0.1.0 home/.packer.d/plugins/other/0.1.0/packer-plugin-other",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Installed (-want +got):\n%s", diff)
+	}
+	e, err := c.Lookup("builder", "notes-dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotView := tr.view(e)
+	wantView := view{Type: "builder", Name: "notes-dir", Component: "dir", Source: discovery.SourceHome,
+		Path:     "home/.packer.d/plugins/notes/1.10.0/packer-plugin-notes",
+		Shadowed: []string{discovery.SourceHome + ": home/.packer.d/plugins/packer-plugin-notes"}}
+	if diff := cmp.Diff(wantView, gotView); diff != "" {
+		t.Errorf("Lookup (-want +got):\n%s", diff)
+	}
+	if e.Version != "1.10.0" {
+		t.Errorf("Version = %q, want 1.10.0", e.Version)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "notes/2.0.0: no packer-plugin-notes in it") {
+		t.Errorf("no warning about the empty version directory: %q", c.Warnings)
+	}
+}
+
+func TestTamperedBinaryIsRefused(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	o := discovery.Options{HomeDir: tr.dir("home")}
+	path := installFake(t, o, "notes", "1.0.0", "original")
+	c, err := discovery.Discover(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup("builder", "notes-dir"); err != nil {
+		t.Fatalf("untouched binary refused: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("tampered"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Lookup("builder", "notes-dir")
+	if !errors.Is(err, discovery.ErrChecksum) {
+		t.Fatalf("Lookup of a tampered binary: %v, want ErrChecksum", err)
+	}
+	for _, s := range []string{path, "packer plugins install --path", "packer plugins remove notes 1.0.0"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+}
+
+func TestRemove(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	o := discovery.Options{HomeDir: tr.dir("home")}
+	installFake(t, o, "notes", "1.0.0", "a")
+	installFake(t, o, "notes", "2.0.0", "b")
+	dir := discovery.PluginsDir(o)
+	got, err := discovery.Remove(dir, "notes", "1.0.0")
+	if err != nil || !cmp.Equal(got, []string{"1.0.0"}) {
+		t.Fatalf("Remove one version: %v, %v", got, err)
+	}
+	if _, err := discovery.Remove(dir, "notes", "1.0.0"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("removing it again: %v, want ErrNotExist", err)
+	}
+	if got, err := discovery.Remove(dir, "notes", ""); err != nil || !cmp.Equal(got, []string{"2.0.0"}) {
+		t.Fatalf("Remove all: %v, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("empty plugin directory left behind: %v", err)
+	}
+	if _, err := discovery.Remove(dir, "../x", ""); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove(../x): %v", err)
+	}
+}
+
+func TestCache(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	o := discovery.Options{HomeDir: tr.dir("home")}
+	path := installFake(t, o, "notes", "1.0.0", "a")
+	c, err := discovery.Discover(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Installed()[0]
+	probes := 0
+	probe := func(*discovery.Entry) (discovery.Probed, error) {
+		probes++
+		return discovery.Probed{Version: "1.0.0", Components: []discovery.ProbedComponent{{Type: "builder", Name: "dir"}}}, nil
+	}
+	cachePath := discovery.CachePath(o)
+	cache := discovery.OpenCache(cachePath)
+	if _, err := cache.Lookup(e, probe); err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Save(); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh process reads the file: no probe.
+	cache = discovery.OpenCache(cachePath)
+	got, err := cache.Lookup(e, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probes != 1 || got.Components[0].Name != "dir" {
+		t.Fatalf("after reopening: %d probes, %+v", probes, got)
+	}
+	// Each part of the key invalidates the entry.
+	steps := []struct {
+		name   string
+		change func()
+	}{
+		{"size", func() { os.WriteFile(path, []byte("bb"), 0o755) }},
+		{"mtime", func() { os.Chtimes(path, time.Time{}, time.Now().Add(time.Hour)) }},
+		{"checksum file", func() {
+			os.WriteFile(path+discovery.SumSuffix, []byte(strings.Repeat("0", 64)+"  x\n"), 0o644)
+		}},
+	}
+	for _, s := range steps {
+		before := probes
+		s.change()
+		if _, err := cache.Lookup(e, probe); err != nil {
+			t.Fatal(err)
+		}
+		if probes != before+1 {
+			t.Errorf("after changing the %s the cache still answered", s.name)
+		}
+	}
+}
