@@ -38,6 +38,45 @@
 // "NAME: line"; lines longer than 64 KiB are forwarded in pieces, so memory
 // stays bounded whatever the plugin writes.
 //
+// How long the host takes to return, at most, when a plugin misbehaves:
+//
+//   - it crashes, exits, or writes a bad line (garbage, invalid UTF-8, a
+//     line over the 4 MiB limit, which is read and discarded without being
+//     held, an answer with an unknown or already answered id, or with both
+//     result and error): at once, plus the time to read the bad line; the
+//     plugin is killed, and its stdout and stderr drained for at most 1 s;
+//   - it closes its stdout but keeps running: at once; the process gets 1 s
+//     to exit before its group is killed;
+//   - it never answers the handshake: [Options.HandshakeTimeout];
+//   - it never answers a call: the call's context, then
+//     [Options.CancelGrace] after $/cancelRequest;
+//   - it ignores shutdown and SIGTERM: [Plugin.Close] takes at most
+//     2 × [Options.ShutdownGrace] + [Options.KillGrace], plus the 1 s drain.
+//
+// A plugin may call the host back at any time while its connection is open,
+// also after the request that led to the callback was answered: ui/*
+// notifications and requests are served whenever they arrive (a ui/say
+// sent after the builder/run answer is shown), since they belong to the
+// connection, not to a request. Handles minted for a request are released
+// when the host's call returns, right after the answer: a communicator/*
+// call on the handle of a provisioner/provision request that was answered
+// gets [protocol.ErrUnknownHandle] (one that crosses the answer on the wire
+// may still be served). Calls to methods the
+// host does not serve get [protocol.ErrMethodNotFound], calls with params
+// that do not fit get [protocol.ErrInvalidParams] (a notification with bad
+// params is logged to [Options.Stderr]); the plugin stays usable.
+//
+// # Secrets
+//
+// Configuration travels to a plugin only in component/prepare, on its
+// stdin: never in its arguments or environment. [Options.Tracer] records
+// every message, configuration included, so a caller that traces a build
+// with secrets must mask the tracer ([protocol.Tracer.WithMask]). The host
+// cannot tell a secret from other text: errors and stderr lines are the
+// plugin's own words, passed on unchanged, and may quote a secret from the
+// configuration; the CLI masks them with the template's masker before
+// showing them.
+//
 // [Connect] speaks to a plugin over any reader and writer, without a process;
 // the in-process test harness in pluginkit/plugintest uses it.
 package host

@@ -107,9 +107,12 @@ func helperMain(mode string) int {
 			res := protocol.InitializeResult{
 				ProtocolVersion: 1,
 				Plugin:          protocol.Peer{Name: "helper", Version: "0"},
-				Components:      []protocol.Component{{Type: protocol.TypeBuilder, Name: "x", ConfigSchema: json.RawMessage(`{"type":"object"}`)}},
-				Limits:          protocol.Limits{MaxMessageSize: protocol.DefaultMaxMessageSize},
-				Capabilities:    protocol.PluginCapabilities{Cancel: true},
+				Components: []protocol.Component{
+					{Type: protocol.TypeBuilder, Name: "x", ConfigSchema: json.RawMessage(`{"type":"object"}`)},
+					{Type: protocol.TypeProvisioner, Name: "p", ConfigSchema: json.RawMessage(`{"type":"object"}`)},
+				},
+				Limits:       protocol.Limits{MaxMessageSize: protocol.DefaultMaxMessageSize},
+				Capabilities: protocol.PluginCapabilities{Cancel: true},
 			}
 			if mode == "bad-handshake" {
 				res.ProtocolVersion = 9
@@ -117,10 +120,17 @@ func helperMain(mode string) int {
 			}
 			out.result(m.ID, res)
 		case protocol.MethodPrepare:
+			if faultPrepare(mode, m, out, sc) {
+				continue
+			}
 			out.result(m.ID, protocol.PrepareResult{Instance: "i1", Warnings: []string{}})
 		case protocol.MethodBuilderRun:
 			runID = m.ID
-			helperRun(mode, m.ID, out)
+			if !faultRun(mode, m, out, sc) {
+				helperRun(mode, m.ID, out)
+			}
+		case protocol.MethodProvision:
+			faultProvision(mode, m, out, sc)
 		case protocol.MethodCancelRequest:
 			if mode == "cancellable" {
 				out.error(runID, protocol.ErrCancelled)

@@ -25,7 +25,8 @@ type Options struct {
 	// Hook runs hook/run calls. Nil answers them with [protocol.ErrUnsupported].
 	Hook Hook
 	// Tracer, if not nil, records every line in both directions, labelled
-	// with Name.
+	// with Name. It sees the configuration sent in component/prepare: give
+	// it a mask ([protocol.Tracer.WithMask]) when the build has secrets.
 	Tracer *protocol.Tracer
 	// HandshakeTimeout bounds start and initialize. Default 10s.
 	HandshakeTimeout time.Duration

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"sync"
@@ -19,9 +20,13 @@ import (
 // A nil *Tracer records nothing. One Tracer may serve many connections:
 // [Tracer.WithPeer] gives each its own peer name over the same writer.
 // Write errors are ignored: tracing never breaks a connection.
+//
+// A trace carries everything the plugins are told, configuration included;
+// [Tracer.WithMask] hides sensitive values before anything is written.
 type Tracer struct {
 	out  *traceOut
 	peer string
+	mask func(string) string
 }
 
 type traceOut struct {
@@ -36,11 +41,29 @@ func NewTracer(w io.Writer) *Tracer {
 }
 
 // WithPeer returns a Tracer over the same writer that labels records with peer.
+// It keeps t's mask.
 func (t *Tracer) WithPeer(peer string) *Tracer {
 	if t == nil {
 		return nil
 	}
-	return &Tracer{out: t.out, peer: peer}
+	return &Tracer{out: t.out, peer: peer, mask: t.mask}
+}
+
+// WithMask returns a Tracer over the same writer that passes every text it
+// records through mask, which returns its argument with each secret
+// replaced (a masker's Mask method, for example). The mask is applied to the
+// decoded value of every string and object key in a message, so a secret is
+// found even when the sender escaped some of its characters (\u0070, \"),
+// then to the raw text of an unreadable line, and last to the whole record
+// as written. A masked message is re-encoded: its members keep their values
+// but not their order or spacing. mask must be safe for concurrent use; nil
+// removes the mask. Tracers made from the result with [Tracer.WithPeer] keep
+// it.
+func (t *Tracer) WithMask(mask func(string) string) *Tracer {
+	if t == nil {
+		return nil
+	}
+	return &Tracer{out: t.out, peer: t.peer, mask: mask}
 }
 
 type traceRecord struct {
@@ -60,12 +83,77 @@ func (t *Tracer) write(r traceRecord) {
 	defer t.out.mu.Unlock()
 	r.Time = t.out.now().UTC().Format(time.RFC3339Nano)
 	r.Peer = t.peer
-	b, err := json.Marshal(r)
+	if t.mask != nil {
+		r.Msg = maskJSON(r.Msg, t.mask)
+		if r.Raw != nil {
+			s := t.mask(*r.Raw)
+			r.Raw = &s
+		}
+	}
+	var b []byte
+	var err error
+	if t.mask == nil {
+		b, err = json.Marshal(r)
+	} else {
+		// Unescaped, so that the last pass sees "<" as "<".
+		b, err = marshalNoEscape(r)
+		b = []byte(t.mask(string(b)))
+	}
 	if err != nil {
 		return
 	}
 	b = append(b, '\n')
 	t.out.w.Write(b) //nolint:errcheck // tracing is best effort
+}
+
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// maskJSON returns msg with mask applied to every string and object key. A
+// msg that cannot be decoded is returned as a JSON string of its masked text.
+func maskJSON(msg json.RawMessage, mask func(string) string) json.RawMessage {
+	if msg == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		b, _ := json.Marshal(mask(string(msg)))
+		return b
+	}
+	b, err := marshalNoEscape(maskValue(v, mask))
+	if err != nil {
+		b, _ = json.Marshal(mask(string(msg)))
+	}
+	return b
+}
+
+func maskValue(v any, mask func(string) string) any {
+	switch v := v.(type) {
+	case string:
+		return mask(v)
+	case []any:
+		for i := range v {
+			v[i] = maskValue(v[i], mask)
+		}
+		return v
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[mask(k)] = maskValue(e, mask)
+		}
+		return m
+	default:
+		return v
+	}
 }
 
 func (t *Tracer) send(line []byte) {
