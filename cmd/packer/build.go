@@ -175,7 +175,11 @@ func runBuild(e *env, args []string) int {
 	}
 	defer closeLog()
 	logw = masker.Writer(logw)
-	tracer, closeTrace, err := openTrace(e)
+	var traceMask func(string) string // nil records the bytes exactly as sent
+	if len(t.SensitiveVariables) > 0 {
+		traceMask = masker.Mask
+	}
+	tracer, closeTrace, err := openTrace(e, traceMask)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1

@@ -41,7 +41,10 @@ func openLog(e *env) (io.Writer, func(), error) {
 }
 
 // openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
-func openTrace(e *env) (*protocol.Tracer, func(), error) {
+// Every string it records goes through mask, if not nil, so values of
+// sensitive variables never reach the file; a masked record is re-encoded
+// (keys sorted), an unmasked one holds the bytes exactly as sent.
+func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), error) {
 	path := e.getenv(envTrace)
 	if path == "" {
 		return nil, func() {}, nil
@@ -50,5 +53,5 @@ func openTrace(e *env) (*protocol.Tracer, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
 	}
-	return protocol.NewTracer(f), func() { f.Close() }, nil
+	return protocol.NewTracer(f).WithMask(mask), func() { f.Close() }, nil
 }
