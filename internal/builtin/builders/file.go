@@ -123,11 +123,11 @@ func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) (int64, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, fmt.Errorf("creating target directory: %w", err)
+		return 0, fmt.Errorf("creating the directory of target %s: %w", path, err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.part")
 	if err != nil {
-		return 0, fmt.Errorf("creating target: %w", err)
+		return 0, fmt.Errorf("creating target %s: %w", path, err)
 	}
 	n, err := io.Copy(tmp, ctxReader{ctx, r})
 	if cerr := tmp.Close(); err == nil {
