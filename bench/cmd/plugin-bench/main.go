@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/packer-stdio/packer/bench/internal/report"
@@ -358,16 +357,6 @@ func (b *bench) coldOurs(n int) report.Row {
 		ds = append(ds, time.Since(t))
 	}
 	return durRow("1 cold start", "packer-stdio", ds, "host.Start + handshake + prepare + shutdown + exit")
-}
-
-func maxRSS(c *exec.Cmd) int64 {
-	if c == nil || c.ProcessState == nil {
-		return 0
-	}
-	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss
-	}
-	return 0
 }
 
 func (b *bench) relayOurs(mb int) []report.Row {
