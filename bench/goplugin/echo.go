@@ -10,16 +10,16 @@ import (
 	"google.golang.org/grpc/encoding"
 )
 
-// msg is the small payload every call carries and gets back: the same
+// Msg is the small payload every call carries and gets back: the same
 // params, {"message":"hello"}, that plugin-bench's echo sends.
-type msg struct {
+type Msg struct {
 	Message string `json:"message"`
 }
 
 // echoer is what both transports dispense: one call that sends m and
 // returns what the plugin echoed.
 type echoer interface {
-	Echo(ctx context.Context, m msg) (msg, error)
+	Echo(ctx context.Context, m Msg) (Msg, error)
 }
 
 // ---- net/rpc: go-plugin registers the server object under the name "Plugin".
@@ -37,15 +37,15 @@ func (rpcPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) {
 type rpcServer struct{}
 
 // Echo copies args into reply.
-func (*rpcServer) Echo(args msg, reply *msg) error {
+func (*rpcServer) Echo(args Msg, reply *Msg) error {
 	*reply = args
 	return nil
 }
 
 type rpcClient struct{ c *rpc.Client }
 
-func (r *rpcClient) Echo(_ context.Context, m msg) (msg, error) {
-	var out msg
+func (r *rpcClient) Echo(_ context.Context, m Msg) (Msg, error) {
+	var out Msg
 	err := r.c.Call("Plugin.Echo", m, &out)
 	return out, err
 }
@@ -65,7 +65,7 @@ func init() { encoding.RegisterCodec(jsonCodec{}) }
 
 // echoService is the service's handler type, as protoc would generate it.
 type echoService interface {
-	Echo(ctx context.Context, m *msg) (*msg, error)
+	Echo(ctx context.Context, m *Msg) (*Msg, error)
 }
 
 const echoMethod = "/bench.Echo/Echo"
@@ -76,7 +76,7 @@ var echoDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Echo",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			in := new(msg)
+			in := new(Msg)
 			if err := dec(in); err != nil {
 				return nil, err
 			}
@@ -85,7 +85,7 @@ var echoDesc = grpc.ServiceDesc{
 			}
 			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: echoMethod}
 			return icpt(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return srv.(echoService).Echo(ctx, req.(*msg))
+				return srv.(echoService).Echo(ctx, req.(*Msg))
 			})
 		},
 	}},
@@ -94,7 +94,7 @@ var echoDesc = grpc.ServiceDesc{
 
 type grpcServer struct{}
 
-func (grpcServer) Echo(_ context.Context, m *msg) (*msg, error) { return m, nil }
+func (grpcServer) Echo(_ context.Context, m *Msg) (*Msg, error) { return m, nil }
 
 // grpcPlugin is the go-plugin gRPC plugin serving echo.
 type grpcPlugin struct {
@@ -112,8 +112,8 @@ func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.C
 
 type grpcClient struct{ cc *grpc.ClientConn }
 
-func (g *grpcClient) Echo(ctx context.Context, m msg) (msg, error) {
-	var out msg
+func (g *grpcClient) Echo(ctx context.Context, m Msg) (Msg, error) {
+	var out Msg
 	err := g.cc.Invoke(ctx, echoMethod, &m, &out, grpc.CallContentSubtype(jsonCodec{}.Name()))
 	return out, err
 }

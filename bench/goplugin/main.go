@@ -39,7 +39,7 @@ var handshake = plugin.HandshakeConfig{
 }
 
 // the payload plugin-bench's echo carries as params.
-var payload = msg{Message: "hello"}
+var payload = Msg{Message: "hello"}
 
 func main() {
 	switch os.Getenv(envChild) {

@@ -82,9 +82,9 @@ func ReadJSON(r io.Reader) ([]Row, error) {
 
 // Print writes rows as one table, in the order given.
 func Print(w io.Writer, rows []Row) {
-	fmt.Fprintf(w, "%-34s %-16s %14s %14s  %-8s %s\n", "scenario", "system", "median", "p99", "unit", "note")
+	fmt.Fprintf(w, "%-34s %-18s %14s %14s  %-8s %s\n", "scenario", "system", "median", "p99", "unit", "note")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-34s %-16s %14s %14s  %-8s %s\n", r.Scenario, r.System, num(r.Median), num(r.P99), r.Unit, r.Note)
+		fmt.Fprintf(w, "%-34s %-18s %14s %14s  %-8s %s\n", r.Scenario, r.System, num(r.Median), num(r.P99), r.Unit, r.Note)
 	}
 }
 
