@@ -252,7 +252,16 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 }
 
 func (c *Conn) sendError(err error) error {
-	if errors.Is(err, jsonrpc2.ErrClosed) {
+	var werr *writeError
+	switch {
+	case errors.Is(err, jsonrpc2.ErrClosed):
+		return c.closedError()
+	case errors.As(err, &werr):
+		// The peer is gone or this side closed the pipe: the reader will
+		// see it soon, but a caller must not get a bare "broken pipe"
+		// meanwhile. Close, keeping the first cause, and report it.
+		c.setCause(err)
+		c.rpc.Close()
 		return c.closedError()
 	}
 	return err

@@ -127,3 +127,24 @@ func TestClosedConnSaysWhy(t *testing.T) {
 		t.Fatalf("got %v, want closed because of a parse error quoting the line", err)
 	}
 }
+
+type brokenWriter struct{}
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// A write that fails means the peer is gone: callers get ErrConnClosed with
+// the reason, never a bare write error, and the connection is closed.
+func TestWriteFailureClosesConn(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	c := protocol.NewConn(pr, brokenWriter{}, pr, nil, protocol.Options{Strict: true})
+	defer c.Close()
+	err := c.Call(context.Background(), "x", map[string]any{}, nil)
+	if !errors.Is(err, protocol.ErrConnClosed) || !strings.Contains(err.Error(), "broken pipe") {
+		t.Fatalf("got %v, want ErrConnClosed saying broken pipe", err)
+	}
+	<-c.Done()
+	if err := c.Notify(context.Background(), "y", nil); !errors.Is(err, protocol.ErrConnClosed) {
+		t.Fatalf("notify after a failed write: got %v, want ErrConnClosed", err)
+	}
+}

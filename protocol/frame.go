@@ -363,9 +363,19 @@ func (s *LineStream) writeRaw(v any) error {
 		return ErrMessageTooLarge.WithMessage("message of %d bytes exceeds the peer's limit of %d", n, s.maxOut.Load())
 	}
 	s.trace.send(b[:len(b)-1])
-	_, err = s.w.Write(b)
-	return err
+	if _, err := s.w.Write(b); err != nil {
+		return &writeError{err}
+	}
+	return nil
 }
+
+// writeError is a failure to write to the peer (a broken pipe, a closed
+// file), as opposed to a message that could not be encoded or was too
+// large: after one, the connection is unusable.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "writing to peer: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
 
 // Close closes the underlying closer.
 func (s *LineStream) Close() error {
