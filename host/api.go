@@ -2,9 +2,8 @@ package host
 
 import (
 	"context"
-	"io"
-	"io/fs"
 
+	"github.com/packer-stdio/packer/internal/commwire"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -29,36 +28,29 @@ type UI interface {
 	Progress(p protocol.UIProgressParams)
 }
 
-// RemoteCmd is a command to run through a [Communicator]. Stdin, Stdout and
-// Stderr may be nil: no input, output discarded.
-type RemoteCmd struct {
-	// Command is the command line, run by the remote shell.
-	Command string
-	// Stdin is the command's input.
-	Stdin io.Reader
-	// Stdout and Stderr receive the command's output.
-	Stdout, Stderr io.Writer
-}
+// RemoteCmd is a command to run through a [Communicator]: Command is the
+// command line, run by the remote shell; Stdin is its input and Stdout and
+// Stderr receive its output. Stdin, Stdout and Stderr may be nil: no input,
+// output discarded. It is the same type as pluginkit.RemoteCmd.
+type RemoteCmd = commwire.RemoteCmd
 
 // Communicator is a communicator as the host sees it: the builder's (reached
 // through the builder process) or any local implementation. Directories
 // travel as tar streams. Every method blocks until the operation has
 // finished; cancelling ctx stops it.
-type Communicator interface {
-	// Start runs cmd, waits for it and returns its exit status.
-	Start(ctx context.Context, cmd *RemoteCmd) (exitStatus int, err error)
-	// Upload writes src to the file dst with permission bits mode (0: the
-	// communicator's default); size is -1 when unknown.
-	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error
-	// Download writes the contents of the file src to dst.
-	Download(ctx context.Context, src string, dst io.Writer) error
-	// UploadDir extracts the tar stream archive into the directory dst,
-	// skipping entries that match a glob in exclude.
-	UploadDir(ctx context.Context, dst string, archive io.Reader, exclude []string) error
-	// DownloadDir writes a tar stream of the directory src's contents to
-	// archive, skipping entries that match a glob in exclude.
-	DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) error
-}
+//
+//   - Start runs a [RemoteCmd], waits for it and returns its exit status (a
+//     non-zero status is not an error).
+//   - Upload writes a reader to a file with permission bits mode (0: the
+//     communicator's default); size is -1 when unknown.
+//   - Download writes the contents of a file to a writer.
+//   - UploadDir extracts a tar stream into a directory and DownloadDir
+//     writes a tar stream of a directory's contents, both skipping entries
+//     that match a glob in exclude.
+//
+// It is the same type as pluginkit.Communicator, so an implementation
+// written for plugins serves the host too.
+type Communicator = commwire.Communicator
 
 // Hook runs a hook a builder asked for, such as [protocol.HookProvision].
 // comm is the builder's communicator (nil when it offered none) and is valid

@@ -79,7 +79,7 @@ func (p *Plugin) runHook(ctx context.Context, req *protocol.Request) error {
 	}
 	var comm Communicator
 	if m.Communicator != "" {
-		rc := &remoteComm{p: p, handle: m.Communicator}
+		rc := newRemoteComm(p, m.Communicator)
 		defer rc.expire()
 		comm = rc
 	}
@@ -101,7 +101,18 @@ func callbackError(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	var pe *PluginError
-	if errors.As(err, &pe) || protocol.AsError(err) == nil {
+	if errors.As(err, &pe) {
+		// A plugin answered with an error (the builder to a relayed
+		// communicator call, a provisioner in a hook): its code and data
+		// pass on unchanged (SPEC §7.3, §7.7), with the message saying
+		// where it came from. Anything else that went wrong with the
+		// plugin (it died, broke the protocol) is the host's failure.
+		if werr, ok := pe.Err.(*protocol.Error); ok {
+			return &protocol.Error{Code: werr.Code, Message: err.Error(), Data: werr.Data}
+		}
+		return protocol.ErrComponentFailed.WithMessage("%v", err)
+	}
+	if protocol.AsError(err) == nil {
 		return protocol.ErrComponentFailed.WithMessage("%v", err)
 	}
 	return err

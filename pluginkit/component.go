@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"strings"
 
+	"github.com/packer-stdio/packer/internal/commwire"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -81,34 +81,29 @@ type Hook interface {
 	Run(ctx context.Context, name string, comm Communicator, data map[string]any) error
 }
 
-// RemoteCmd is a command to run on a machine. Stdin, Stdout and Stderr may be
-// nil: no input, output discarded.
-type RemoteCmd struct {
-	// Command is the command line, run by the machine's shell.
-	Command string
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
-}
+// RemoteCmd is a command to run on a machine: Command is the command line,
+// run by the machine's shell; Stdin is its input and Stdout and Stderr
+// receive its output. Stdin, Stdout and Stderr may be nil: no input, output
+// discarded. It is the same type as host.RemoteCmd.
+type RemoteCmd = commwire.RemoteCmd
 
 // Communicator reaches a machine. Methods block until the operation has
 // finished, stop early when ctx is done, and may be called concurrently.
 // Directories travel as tar streams (see [ArchiveDir] and [ExtractArchive]);
 // exclude holds glob patterns (path.Match) of entry names to skip.
-type Communicator interface {
-	// Start runs cmd, waits for it, and returns its exit status. A non-zero
-	// status is not an error; err reports a failure to run it.
-	Start(ctx context.Context, cmd *RemoteCmd) (exitStatus int, err error)
-	// Upload writes the size bytes of src (size -1 when unknown) to the file
-	// dst, with permission bits mode (0: the communicator's default).
-	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error
-	// Download writes the contents of the file src to dst.
-	Download(ctx context.Context, src string, dst io.Writer) error
-	// UploadDir extracts the tar stream archive under the directory dst.
-	UploadDir(ctx context.Context, dst string, archive io.Reader, exclude []string) error
-	// DownloadDir writes a tar stream of the contents of the directory src.
-	DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) error
-}
+//
+//   - Start runs a [RemoteCmd], waits for it, and returns its exit status. A
+//     non-zero status is not an error; err reports a failure to run it.
+//   - Upload writes the size bytes of src (size -1 when unknown) to the file
+//     dst, with permission bits mode (0: the communicator's default).
+//   - Download writes the contents of the file src to dst.
+//   - UploadDir extracts the tar stream archive under the directory dst.
+//   - DownloadDir writes a tar stream of the contents of the directory src.
+//
+// A builder implements it and offers it through [Hook.Run]; a provisioner
+// receives one that reaches the build's machine through the host. It is the
+// same type as host.Communicator.
+type Communicator = commwire.Communicator
 
 // Artifact is what a builder or post-processor produces.
 type Artifact interface {

@@ -478,7 +478,7 @@ func (s *session) provision(ctx context.Context, req *protocol.Request) (any, er
 	if data == nil {
 		data = map[string]any{}
 	}
-	comm := &remoteComm{conn: s.conn, handle: p.Communicator}
+	comm := newRemoteComm(s.conn, p.Communicator)
 	err = s.protect("provisioner/provision", func() error {
 		return v.(Provisioner).Provision(ctx, s.ui(), comm, data)
 	})
