@@ -263,29 +263,20 @@ func TestMoreCallFailures(t *testing.T) {
 // killed and later calls and Close say why.
 func TestDuplicateAnswer(t *testing.T) {
 	opts := fastOptions("helper-duplicate-id")
-	cmd := helperCmd("duplicate-id")
-	p, err := host.Start(t.Context(), cmd, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	p, inst, pid := startPrepared(t, "duplicate-id", opts)
 	if _, err := inst.Run(t.Context()); err != nil {
 		t.Errorf("Run: %v, want the first answer", err)
 	}
 	start := time.Now()
 	<-p.Exited()
 	t.Logf("plugin killed %v after the run answer", time.Since(start).Round(time.Millisecond))
-	_, _, err = p.Prepare(t.Context(), protocol.TypeBuilder, "x")
+	_, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
 	checkPluginError(t, opts.Name, err, wantErr{op: protocol.MethodPrepare, is: []error{host.ErrProtocolViolation}, exit: "signal: killed"})
 	if err != nil && !strings.Contains(err.Error(), "already answered") {
 		t.Errorf("error %q does not say the id was already answered", err)
 	}
 	checkPluginError(t, opts.Name, p.Close(), wantErr{op: "close", is: []error{host.ErrProtocolViolation}})
-	assertGroupGone(t, cmd.Process.Pid)
+	assertGroupGone(t, pid)
 }
 
 // TestBadCallbacks: calls to methods the host does not serve, or with
@@ -296,16 +287,7 @@ func TestBadCallbacks(t *testing.T) {
 	var mu sync.Mutex
 	opts := fastOptions("helper-bad-callbacks")
 	opts.Stderr = lockedWriter{&mu, &stderr}
-	cmd := helperCmd("bad-callbacks")
-	p, err := host.Start(t.Context(), cmd, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	p, inst, pid := startPrepared(t, "bad-callbacks", opts)
 	want := strings.Join([]string{
 		strconv.Itoa(protocol.CodeMethodNotFound), // nope/nothing
 		strconv.Itoa(protocol.CodeInvalidParams),  // ui/ask with an unknown member
@@ -330,7 +312,7 @@ func TestBadCallbacks(t *testing.T) {
 	if !strings.Contains(stderr.String(), "[host] notification ui/message") {
 		t.Errorf("the bad notification was not logged:\n%s", stderr.String())
 	}
-	assertGroupGone(t, cmd.Process.Pid)
+	assertGroupGone(t, pid)
 }
 
 // TestLateCallbacks: a plugin that calls back after its request was

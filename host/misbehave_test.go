@@ -288,16 +288,7 @@ func TestCallFailures(t *testing.T) {
 // ErrClosed; the plugin answers shutdown and exits 0.
 func TestCloseWhileCallHangs(t *testing.T) {
 	opts := fastOptions("helper-hang")
-	cmd := helperCmd("hang")
-	p, err := host.Start(t.Context(), cmd, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	p, inst, pid := startPrepared(t, "hang", opts)
 	done := make(chan error, 1)
 	go func() {
 		_, err := inst.Run(context.Background())
@@ -313,7 +304,7 @@ func TestCloseWhileCallHangs(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close: %v, want the same nil", err)
 	}
-	assertGroupGone(t, cmd.Process.Pid)
+	assertGroupGone(t, pid)
 }
 
 // TestCloseEscalates: a plugin that ignores shutdown, stdin EOF and SIGTERM
@@ -334,16 +325,7 @@ func TestCloseEscalates(t *testing.T) {
 // TestKill: Kill ends a running call at once.
 func TestKill(t *testing.T) {
 	opts := fastOptions("helper-hang")
-	cmd := helperCmd("hang")
-	p, err := host.Start(t.Context(), cmd, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	p, inst, pid := startPrepared(t, "hang", opts)
 	done := make(chan error, 1)
 	go func() {
 		_, err := inst.Run(context.Background())
@@ -353,5 +335,23 @@ func TestKill(t *testing.T) {
 	<-p.Exited()
 	checkPluginError(t, opts.Name, <-done, wantErr{op: "builder/run", is: []error{host.ErrKilled}, exit: "signal: killed"})
 	checkPluginError(t, opts.Name, p.Close(), wantErr{op: "close", is: []error{host.ErrKilled}})
-	assertGroupGone(t, cmd.Process.Pid)
+	assertGroupGone(t, pid)
+}
+
+// startPrepared starts the helper plugin in mode, prepares its builder and
+// returns the plugin, the instance and the process id (for
+// assertGroupGone). The plugin is closed if prepare fails.
+func startPrepared(t *testing.T, mode string, opts host.Options) (*host.Plugin, *host.Instance, int) {
+	t.Helper()
+	cmd := helperCmd(mode)
+	p, err := host.Start(t.Context(), cmd, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
+	if err != nil {
+		p.Close()
+		t.Fatal(err)
+	}
+	return p, inst, cmd.Process.Pid
 }

@@ -50,16 +50,7 @@ func TestStderrFlood(t *testing.T) {
 	w := &countingWriter{}
 	opts := fastOptions("helper-flood-stderr")
 	opts.Stderr = w
-	cmd := helperCmd("flood-stderr")
-	p, err := host.Start(t.Context(), cmd, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	p, inst, pid := startPrepared(t, "flood-stderr", opts)
 	if _, err := inst.Run(t.Context()); err != nil {
 		t.Errorf("Run: %v", err)
 	}
@@ -89,7 +80,7 @@ func TestStderrFlood(t *testing.T) {
 	if limit := 64<<10 + len("helper-flood-stderr: \n"); w.maxWrite > limit {
 		t.Errorf("largest write %d bytes, want at most %d: a long line must be forwarded in pieces", w.maxWrite, limit)
 	}
-	assertGroupGone(t, cmd.Process.Pid)
+	assertGroupGone(t, pid)
 }
 
 // TestStderrTailIsBounded: the tail kept for errors holds the last 20 lines,
