@@ -115,6 +115,17 @@ func (c *checkCtx) ready() (*session, *protocol.InitializeResult, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	res, _, err := c.handshake(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, res, nil
+}
+
+// handshake sends initialize on a freshly launched s and fails unless it
+// succeeds. It returns the decoded result and the answer itself, which is
+// the very *message recorded among s's received messages.
+func (c *checkCtx) handshake(s *session) (*protocol.InitializeResult, *message, error) {
 	m, err := s.call(c.ctx, protocol.MethodInitialize, initializeParams(offeredVersions))
 	if err != nil {
 		return nil, nil, failf("handshake: %v", err)
@@ -126,7 +137,7 @@ func (c *checkCtx) ready() (*session, *protocol.InitializeResult, error) {
 	if err := json.Unmarshal(m.Result, &res); err != nil {
 		return nil, nil, failf("handshake: initialize result: %v", err)
 	}
-	return s, &res, nil
+	return &res, m, nil
 }
 
 // pingMethod is a method no plugin implements, used to see that a plugin

@@ -23,6 +23,11 @@ const (
 	// handRunBound is how long a plugin launched without the cookie has to
 	// exit.
 	handRunBound = 3 * time.Second
+	// silenceWindow is how long the runner listens to a freshly launched
+	// plugin before it sends initialize. A plugin that talks first usually
+	// does so as it starts, so a short window catches it without slowing
+	// every run much.
+	silenceWindow = 300 * time.Millisecond
 )
 
 var launchChecks = []Check{
@@ -38,6 +43,11 @@ var handshakeChecks = []Check{
 		ID: "handshake/initialize", Section: "§5.1", Level: Must,
 		Title: "initialize picks an offered version and lists valid, unique components and limits",
 		run:   checkInitialize,
+	},
+	{
+		ID: "handshake/silent-before-initialize", Section: "§5.3", Level: Must,
+		Title: "the plugin sends nothing on stdout until it has answered initialize",
+		run:   checkSilentBeforeInitialize,
 	},
 	{
 		ID: "handshake/unsupported-version", Section: "§5.2", Level: Must,
@@ -114,6 +124,45 @@ func checkInitialize(c *checkCtx) error {
 		if err := json.Unmarshal(comp.ConfigSchema, &obj); err != nil || obj == nil {
 			return failf("component %s: config_schema is not a JSON object", key)
 		}
+	}
+	return nil
+}
+
+// checkSilentBeforeInitialize listens for silenceWindow before it sends
+// initialize, then completes the handshake. Anything the plugin wrote in
+// the window, or any protocol message it sent after the window but before
+// the answer to initialize, fails the check: SPEC §5.3 forbids requests and
+// notifications, and a response (no request is in flight) or a non-protocol
+// line is a violation anyway (§4.1, §3.3). Non-protocol lines after the
+// window are left to stdout/purity: they are not ordered against messages.
+func checkSilentBeforeInitialize(c *checkCtx) error {
+	s, err := c.launch(false)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(silenceWindow)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.eof:
+		// Whatever it wrote is recorded; report that first, below.
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+	if v := s.violationsSnapshot(); len(v) > 0 {
+		return failf("wrote to stdout before the host sent initialize (within %v of its start): %s", silenceWindow, v[0])
+	}
+	if m, _ := s.receivedSnapshot(); len(m) > 0 {
+		return failf("sent %s before the host sent initialize (within %v of its start): %s", describeKind(m[0]), silenceWindow, printable(m[0].Raw))
+	}
+	_, answer, err := c.handshake(s)
+	if err != nil {
+		return err
+	}
+	// The answer is recorded among the received messages before the call
+	// returns, so anything ahead of it came first.
+	if msgs, _ := s.receivedSnapshot(); len(msgs) > 0 && msgs[0] != answer {
+		return failf("sent %s before it answered initialize: %s", describeKind(msgs[0]), printable(msgs[0].Raw))
 	}
 	return nil
 }

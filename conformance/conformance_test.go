@@ -44,6 +44,7 @@ var fixtureCases = []struct {
 	{mode: "serves-without-cookie", breaks: "launch/no-cookie", reason: "waits for stdin instead of exiting"},
 	{mode: "bad-initialize", breaks: "handshake/initialize", reason: "lists the builder twice"},
 	{mode: "any-version", breaks: "handshake/unsupported-version", reason: "accepts any offered version"},
+	{mode: "talks-before-initialize", breaks: "handshake/silent-before-initialize", reason: "sends ui/say before reading initialize"},
 	{mode: "no-init-guard", breaks: "handshake/before-initialize"},
 	{mode: "reinitialize", breaks: "handshake/second-initialize"},
 	{mode: "parse-error-wrong-code", breaks: "framing/parse-error", reason: "answers -32600 to bad JSON"},

@@ -108,6 +108,9 @@ func runFixture(mode string) {
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
+	if mode == "talks-before-initialize" {
+		f.out.writeRaw(`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"fixture: starting"}}` + "\n")
+	}
 	// Work around a race in protocol.NewConn: a request read before NewConn
 	// returns is answered through a nil jsonrpc2.Conn. Hold input back
 	// until it has returned.
