@@ -62,36 +62,14 @@ func (p *Shell) Config() any { return &p.config }
 func (p *Shell) Prepare() ([]string, error) {
 	c := &p.config
 	var errs pluginkit.ConfigErrors
-	var set []string
-	if len(c.Inline) > 0 {
-		set = append(set, "inline")
-	}
-	if c.Script != "" {
-		set = append(set, "script")
-	}
-	if len(c.Scripts) > 0 {
-		set = append(set, "scripts")
-	}
-	switch {
-	case len(set) == 0:
-		errs = append(errs, pluginkit.ConfigError{Message: "one of inline, script or scripts is required"})
-	case len(set) > 1:
-		for _, k := range set[1:] {
-			errs = append(errs, pluginkit.ConfigError{Path: "/" + k, Message: fmt.Sprintf("only one of inline, script and scripts may be set; %s is set too", set[0])})
-		}
-	}
-	if c.Script != "" {
-		errs = append(errs, checkFile(c.Script, "/script")...)
-	}
-	for i, s := range c.Scripts {
-		errs = append(errs, checkFile(s, fmt.Sprintf("/scripts/%d", i))...)
-	}
+	errs = append(errs, shellscript.CheckSources(
+		shellscript.Source{Key: "inline", Set: len(c.Inline) > 0},
+		shellscript.Source{Key: "script", Set: c.Script != ""},
+		shellscript.Source{Key: "scripts", Set: len(c.Scripts) > 0},
+	)...)
+	errs = append(errs, shellscript.CheckScripts(c.Script, c.Scripts)...)
 	errs = append(errs, shellscript.CheckEnv(c.EnvironmentVars, "/environment_vars")...)
-	if c.EnvVarFormat == "" {
-		c.EnvVarFormat = shellscript.DefaultEnvVarFormat
-	} else if strings.Count(c.EnvVarFormat, "%s") != 2 {
-		errs = append(errs, pluginkit.ConfigError{Path: "/env_var_format", Message: "must hold exactly two %s verbs (name and value)"})
-	}
+	errs = append(errs, shellscript.CheckEnvVarFormat(&c.EnvVarFormat)...)
 	if c.ExecuteCommand == "" {
 		c.ExecuteCommand = DefaultShellExecuteCommand
 	}
@@ -108,17 +86,6 @@ func (p *Shell) Prepare() ([]string, error) {
 		return nil, errs
 	}
 	return nil, nil
-}
-
-func checkFile(path, pointer string) []pluginkit.ConfigError {
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return []pluginkit.ConfigError{{Path: pointer, Message: fmt.Sprintf("bad script: %v", err)}}
-	case !fi.Mode().IsRegular():
-		return []pluginkit.ConfigError{{Path: pointer, Message: fmt.Sprintf("bad script: %s is not a regular file", path)}}
-	}
-	return nil
 }
 
 type shellData struct {

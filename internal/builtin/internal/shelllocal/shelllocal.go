@@ -42,41 +42,15 @@ type executeData struct {
 // Prepare fills in defaults and checks c; each error has the JSON pointer of
 // the offending key.
 func (c *Config) Prepare() []pluginkit.ConfigError {
-	var errs []pluginkit.ConfigError
-	set := []string{}
-	for _, k := range []struct {
-		name string
-		on   bool
-	}{
-		{"command", c.Command != ""},
-		{"inline", len(c.Inline) > 0},
-		{"script", c.Script != ""},
-		{"scripts", len(c.Scripts) > 0},
-	} {
-		if k.on {
-			set = append(set, k.name)
-		}
-	}
-	switch {
-	case len(set) == 0:
-		errs = append(errs, pluginkit.ConfigError{Message: "one of command, inline, script or scripts is required"})
-	case len(set) > 1:
-		for _, k := range set[1:] {
-			errs = append(errs, pluginkit.ConfigError{Path: "/" + k, Message: fmt.Sprintf("only one of command, inline, script and scripts may be set; %s is set too", set[0])})
-		}
-	}
-	if c.Script != "" {
-		errs = append(errs, checkScript(c.Script, "/script")...)
-	}
-	for i, s := range c.Scripts {
-		errs = append(errs, checkScript(s, fmt.Sprintf("/scripts/%d", i))...)
-	}
+	errs := shellscript.CheckSources(
+		shellscript.Source{Key: "command", Set: c.Command != ""},
+		shellscript.Source{Key: "inline", Set: len(c.Inline) > 0},
+		shellscript.Source{Key: "script", Set: c.Script != ""},
+		shellscript.Source{Key: "scripts", Set: len(c.Scripts) > 0},
+	)
+	errs = append(errs, shellscript.CheckScripts(c.Script, c.Scripts)...)
 	errs = append(errs, shellscript.CheckEnv(c.EnvironmentVars, "/environment_vars")...)
-	if c.EnvVarFormat == "" {
-		c.EnvVarFormat = shellscript.DefaultEnvVarFormat
-	} else if strings.Count(c.EnvVarFormat, "%s") != 2 {
-		errs = append(errs, pluginkit.ConfigError{Path: "/env_var_format", Message: "must hold exactly two %s verbs (name and value)"})
-	}
+	errs = append(errs, shellscript.CheckEnvVarFormat(&c.EnvVarFormat)...)
 	if len(c.ExecuteCommand) == 0 {
 		c.ExecuteCommand = DefaultExecuteCommand
 	}
@@ -89,17 +63,6 @@ func (c *Config) Prepare() []pluginkit.ConfigError {
 		c.InlineShebang = shellscript.DefaultShebang
 	}
 	return errs
-}
-
-func checkScript(path, pointer string) []pluginkit.ConfigError {
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return []pluginkit.ConfigError{{Path: pointer, Message: fmt.Sprintf("bad script: %v", err)}}
-	case fi.IsDir():
-		return []pluginkit.ConfigError{{Path: pointer, Message: fmt.Sprintf("bad script: %s is a directory", path)}}
-	}
-	return nil
 }
 
 // render executes one execute_command template.
