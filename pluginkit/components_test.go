@@ -44,7 +44,6 @@ type observed struct {
 	cancelled chan struct{} // closed when a waiting method saw its ctx done
 	destroyed []string
 	provErr   error
-	inBuilder string
 }
 
 func newObserved() *observed { return &observed{cancelled: make(chan struct{})} }

@@ -32,7 +32,7 @@ type configSchema struct {
 func reflectSchema(cfg any) (*configSchema, error) {
 	t := reflect.TypeOf(cfg)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return nil, fmt.Errorf("Config must return a pointer to a struct, got %T", cfg)
+		return nil, fmt.Errorf("the Config method must return a pointer to a struct, got %T", cfg)
 	}
 	r := jsonschema.Reflector{RequiredFromJSONSchemaTags: true, DoNotReference: true}
 	s := r.Reflect(cfg)
