@@ -13,15 +13,34 @@ import (
 	"github.com/packer-stdio/packer/protocol"
 )
 
-// defaultServer is the Server the package-level functions use.
-var defaultServer = NewServer(protocol.Peer{Name: filepath.Base(os.Args[0]), Version: mainVersion()})
+// Version is the version the package-level [Serve] reports in the
+// handshake, and what `packer plugins install` files the binary under. Set
+// it when building a release, without changing code:
+//
+//	go build -ldflags "-X github.com/packer-stdio/packer/pluginkit.Version=1.2.0"
+//
+// or assign it in main before [Serve]. When it is empty, the version is the
+// main module's version from the build information (a `go install
+// module@v1.2.0` build has one), or "(devel)", which `packer plugins
+// install` refuses without --version. A [Server] made with [NewServer]
+// reports its [protocol.Peer]'s Version instead, or this one when that is
+// empty.
+var Version string
 
-func mainVersion() string {
+// defaultVersion is the version a server reports when nobody set one.
+func defaultVersion() string {
+	if Version != "" {
+		return Version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
 	return "(devel)"
 }
+
+// defaultServer is the Server the package-level functions use; its version
+// is read when it is served, so that main may set [Version] first.
+var defaultServer = NewServer(protocol.Peer{Name: filepath.Base(os.Args[0])})
 
 // RegisterBuilder registers b under name with the server [Serve] runs; see
 // [Server.RegisterBuilder]. Call it from main before Serve.
@@ -86,14 +105,13 @@ func (cs closers) Close() error {
 // usage is what a person who runs the plugin by hand reads.
 func (s *Server) usage() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "This is a Packer plugin (%s %s). It is not meant to be run by hand:\n", s.info.Name, s.info.Version)
+	fmt.Fprintf(&b, "This is a Packer plugin (%s %s). It is not meant to be run by hand:\n", s.info.Name, s.peer().Version)
 	b.WriteString("packer starts it and talks to it over stdin and stdout.\n\nIt serves these components:\n")
 	for _, c := range s.describe() {
 		fmt.Fprintf(&b, "  %-15s %s\n", c.Type, c.Name)
 	}
-	b.WriteString("\nTo install it, put this binary where packer looks for plugins: the directory of the\n" +
-		"packer binary, ~/.packer.d/plugins (%APPDATA%/packer.d/plugins on Windows), or the current\n" +
-		"directory. Name it packer-TYPE-NAME (for example packer-builder-NAME) when it serves one\n" +
-		"component, packer-plugin-NAME when it serves several.\n")
+	fmt.Fprintf(&b, "\nInstall it with:\n\n  packer plugins install --path %s\n\n", os.Args[0])
+	b.WriteString("To try it without installing, name it packer-plugin-NAME and put it in the directory\n" +
+		"you run packer build from, or in a directory listed in PACKER_PLUGIN_PATH.\n")
 	return b.String()
 }

@@ -23,7 +23,8 @@ func TestExampleRunByHand(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	bin := filepath.Join(t.TempDir(), "packer-plugin-example")
-	build := exec.Command("go", "build", "-o", bin, "../examples/plugins/packer-plugin-example")
+	// The version is stamped as the guide and release.sh say: pluginkit.Version.
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/packer-stdio/packer/pluginkit.Version=9.8.7", "-o", bin, "../examples/plugins/packer-plugin-example")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -44,7 +45,8 @@ func TestExampleRunByHand(t *testing.T) {
 	if stdout.Len() != 0 {
 		t.Errorf("stdout: got %q, want nothing", stdout.String())
 	}
-	for _, want := range []string{"Packer plugin", "not meant to be run by hand", "builder", "example", "provisioner", "example-shell", "post-processor", "example-checksum", "install"} {
+	for _, want := range []string{"Packer plugin", "not meant to be run by hand", "builder", "example", "provisioner", "example-shell", "post-processor", "example-checksum",
+		"(packer-plugin-example 9.8.7)", "packer plugins install --path " + bin} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}

@@ -43,9 +43,19 @@ type registration struct {
 }
 
 // NewServer returns a Server that presents itself in the handshake as info
-// (plugin name and version).
+// (plugin name and version). An empty info.Version is filled in when the
+// server is served, as described at [Version].
 func NewServer(info protocol.Peer) *Server {
 	return &Server{info: info}
+}
+
+// peer returns the name and version the server presents.
+func (s *Server) peer() protocol.Peer {
+	p := s.info
+	if p.Version == "" {
+		p.Version = defaultVersion()
+	}
+	return p
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
@@ -329,7 +339,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 	s.conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
 	return protocol.InitializeResult{
 		ProtocolVersion: version,
-		Plugin:          s.srv.info,
+		Plugin:          s.srv.peer(),
 		Components:      s.srv.describe(),
 		Limits:          protocol.Limits{MaxMessageSize: protocol.DefaultMaxMessageSize},
 		Capabilities:    protocol.PluginCapabilities{Cancel: true},

@@ -69,7 +69,8 @@ func runPluginsInstall(e *env, args []string) int {
 	}
 	if _, err := discovery.ParseVersion(v); err != nil {
 		fmt.Fprintf(e.stderr, "packer plugins install: the plugin reports version %q, which is not a version such as 1.2.0: "+
-			"build it with one (for example go build -ldflags \"-X main.version=1.2.0\") or pass --version\n", probed.Version)
+			"set one when you build it (a plugin that calls pluginkit.Serve: "+
+			"go build -ldflags \"-X github.com/packer-stdio/packer/pluginkit.Version=1.2.0\") or pass --version 1.2.0\n", probed.Version)
 		return 1
 	}
 	dst, sum, err := discovery.Install(dir, name, v, abs)

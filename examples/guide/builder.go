@@ -1,6 +1,7 @@
+// guide:start builder-config
+
 package main
 
-// guide:start builder-config
 import (
 	"context"
 	"fmt"

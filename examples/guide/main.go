@@ -1,13 +1,11 @@
-// Command packer-plugin-notes is the plugin built step by step in
-// docs/writing-a-plugin.md: a builder that makes a directory, a provisioner
-// that writes a note into it through the communicator, and a post-processor
-// that writes a manifest of the files with their SHA-256 sums.
-//
-// Every region between "guide:start NAME" and "guide:end" comments is
-// quoted verbatim in the guide; docs/guide_test.go fails when they differ.
+// guide:start main
+
+// Command packer-plugin-notes is a packer plugin: a builder that makes a
+// directory, a provisioner that writes a note into it through the
+// communicator, and a post-processor that writes a manifest of the files
+// with their SHA-256 sums.
 package main
 
-// guide:start main
 import (
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/protocol"

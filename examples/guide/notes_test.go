@@ -1,6 +1,7 @@
+// guide:start test
+
 package main
 
-// guide:start test
 import (
 	"context"
 	"encoding/json"

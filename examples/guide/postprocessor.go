@@ -1,6 +1,7 @@
+// guide:start postprocessor
+
 package main
 
-// guide:start postprocessor
 import (
 	"context"
 	"crypto/sha256"

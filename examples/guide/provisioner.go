@@ -1,6 +1,7 @@
+// guide:start provisioner
+
 package main
 
-// guide:start provisioner
 import (
 	"context"
 	"fmt"

@@ -7,7 +7,8 @@
 #
 #   PACKAGE  the plugin's main package, e.g. ./examples/plugins/packer-plugin-example
 #   NAME     the plugin's name: binaries are packer-plugin-NAME (packer-plugin-NAME.exe on Windows)
-#   VERSION  the version to stamp (-X main.version=VERSION, if the plugin has that variable)
+#   VERSION  the version to stamp: pluginkit.Version (what pluginkit.Serve reports), and
+#            main.version too, for a plugin that passes its own to pluginkit.NewServer
 #   flags    passed to plugin-conformance, e.g. -config example=builder.json
 #
 # Output, in dist/ (or $DIST):
@@ -36,7 +37,7 @@ for p in $platforms; do
   out=$dist/${name}_${version}_${goos}_${goarch}/$exe
   echo "building $out"
   CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch go build -trimpath \
-    -ldflags "-s -w -X main.version=$version" -o "$out" "$pkg"
+    -ldflags "-s -w -X github.com/packer-stdio/packer/pluginkit.Version=$version -X main.version=$version" -o "$out" "$pkg"
 done
 (cd "$dist" && find . -type f -name 'packer-plugin-*' | sed 's|^\./||' | sort | xargs sha256sum > SHA256SUMS)
 echo "wrote $dist/SHA256SUMS"
