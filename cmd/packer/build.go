@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -61,40 +60,17 @@ func (f varFileFlag) Set(s string) error {
 }
 
 // templateFlags are the flags every template command takes.
-func templateFlags(fs *flag.FlagSet) *varFlags {
+func templateFlags(fs *flagSet) *varFlags {
 	v := &varFlags{vars: map[string]string{}}
-	fs.Var(varFlag{v}, "var", "set a template variable: -var 'name=value' (repeatable; later wins)")
-	fs.Var(varFileFlag{v}, "var-file", "JSON file of template variables (repeatable; later wins)")
+	fs.Var(varFlag{v}, "var", "set the template variable `NAME=VALUE` (repeatable; the last one wins)")
+	fs.Var(varFileFlag{v}, "var-file", "read template variables from the JSON `FILE` (repeatable; a later file wins)")
 	return v
-}
-
-func newFlagSet(e *env, name, args, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet("packer "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packer %s [options] %s\n\n%s\n\nOptions:\n\n", name, args, help)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args; it returns false (and the exit code) when the
-// command must stop: -help (0) or a bad flag (1).
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 1, false
-	}
-	return 0, true
 }
 
 // loadTemplate reads the template named by the one argument ("-" is stdin)
 // and resolves its variables.
-func loadTemplate(e *env, fs *flag.FlagSet, vars *varFlags) (*template.Template, *template.Context, error) {
+func loadTemplate(e *env, fs *flagSet, vars *varFlags) (*template.Template, *template.Context, error) {
 	if fs.NArg() != 1 {
-		fs.Usage()
 		return nil, nil, fmt.Errorf("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	path := fs.Arg(0)
@@ -131,10 +107,10 @@ records every protocol message.`
 func runBuild(e *env, args []string) int {
 	fs := newFlagSet(e, "build", "TEMPLATE", buildHelp)
 	var only, except listFlag
-	fs.Var(&only, "only", "build only these builds (comma-separated names)")
-	fs.Var(&except, "except", "skip these builds and post-processors (comma-separated names)")
-	parallel := fs.Int("parallel-builds", 0, "how many builds run at once; 0 means all")
-	onError := fs.String("on-error", "cleanup", "what a failed build does: cleanup, abort, ask or run-cleanup-provisioner")
+	fs.Var(&only, "only", "build only the builds named in `NAMES` (comma-separated)")
+	fs.Var(&except, "except", "skip the builds and post-processors named in `NAMES` (comma-separated)")
+	parallel := fs.Int("parallel-builds", 0, "run at most `N` builds at once; 0 means all")
+	onError := fs.String("on-error", "cleanup", "what a failed build does (`ACTION`: cleanup, abort, ask or run-cleanup-provisioner)")
 	force := fs.Bool("force", false, "ask components to replace existing artifacts")
 	debug := fs.Bool("debug", false, "debug mode: components pause between steps, breakpoints stop")
 	color := fs.Bool("color", true, "colour the output on a terminal")
@@ -160,6 +136,9 @@ func runBuild(e *env, args []string) int {
 	if *parallel < 0 {
 		fmt.Fprintln(e.stderr, "packer build: -parallel-builds must be 0 or more")
 		return 1
+	}
+	if fs.NArg() != 1 {
+		return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
 	if err != nil {

@@ -41,16 +41,15 @@ func runValidate(e *env, args []string) int {
 	fs := newFlagSet(e, "validate", "TEMPLATE", validateHelp)
 	syntaxOnly := fs.Bool("syntax-only", false, "check only the template's syntax")
 	var only, except listFlag
-	fs.Var(&only, "only", "validate only these builds")
-	fs.Var(&except, "except", "skip these builds and post-processors")
+	fs.Var(&only, "only", "validate only the builds named in `NAMES` (comma-separated)")
+	fs.Var(&except, "except", "skip the builds and post-processors named in `NAMES` (comma-separated)")
 	vars := templateFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *syntaxOnly {
 		if fs.NArg() != 1 {
-			fs.Usage()
-			return 1
+			return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 		}
 		var err error
 		if fs.Arg(0) == "-" {
@@ -64,6 +63,9 @@ func runValidate(e *env, args []string) int {
 		}
 		fmt.Fprintln(e.stdout, "Syntax-only check passed. Everything looks okay.")
 		return 0
+	}
+	if fs.NArg() != 1 {
+		return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
 	if err != nil {
@@ -164,8 +166,7 @@ func runInspect(e *env, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return 1
+		return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	var t *template.Template
 	var err error
@@ -257,6 +258,15 @@ func runInspect(e *env, args []string) int {
 	return 0
 }
 
+// describedFrom says where a component comes from, for describe: the
+// builtin's name, or the plugin binary's path.
+func describedFrom(args []string) string {
+	if len(args) > 2 && args[1] == "plugin" {
+		return "builtin, " + args[2]
+	}
+	return args[0]
+}
+
 func scope(only, except []string) string {
 	switch {
 	case len(only) > 0:
@@ -267,17 +277,18 @@ func scope(only, except []string) string {
 	return ""
 }
 
-const describeHelp = `Prints the JSON Schema of a component's configuration, as its plugin
-advertises it. TYPE is builder, provisioner or post-processor.`
+const describeHelp = `Describes a component's configuration, as its plugin advertises it: the
+required and optional keys with their types, defaults and descriptions.
+TYPE is builder, provisioner or post-processor.`
 
 func runDescribe(e *env, args []string) int {
 	fs := newFlagSet(e, "describe", "TYPE NAME", describeHelp)
+	asJSON := fs.Bool("json", false, "print the configuration's JSON Schema instead")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 2 {
-		fs.Usage()
-		return 1
+		return fs.fail("expected a component type and name, such as builder file, got %d arguments", fs.NArg())
 	}
 	typ, name := fs.Arg(0), fs.Arg(1)
 	switch typ {
@@ -311,6 +322,13 @@ func runDescribe(e *env, args []string) int {
 	component = build.ServedName(p.Components(), build.Component{Type: typ, Name: name, Component: component})
 	for _, c := range p.Components() {
 		if c.Type == typ && c.Name == component {
+			if !*asJSON {
+				if err := writeDescription(e.stdout, typ, name, describedFrom(args2), c.ConfigSchema); err != nil {
+					fmt.Fprintf(e.stderr, "packer describe: %s %s: %v\n", typ, name, err)
+					return 1
+				}
+				return 0
+			}
 			var v any
 			if err := json.Unmarshal(c.ConfigSchema, &v); err != nil {
 				fmt.Fprintf(e.stderr, "packer describe: %s %s: the plugin's schema is not JSON: %v\n", typ, name, err)

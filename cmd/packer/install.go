@@ -30,9 +30,11 @@ func runPluginsInstall(e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *path == "" || fs.NArg() > 1 {
-		fs.Usage()
-		return 1
+	if *path == "" {
+		return fs.fail("-path is required: the plugin binary to install")
+	}
+	if fs.NArg() > 1 {
+		return fs.fail("expected at most one plugin name, got %d arguments", fs.NArg())
 	}
 	name := fs.Arg(0)
 	if name == "" {
@@ -150,8 +152,7 @@ func runPluginsRemove(e *env, args []string) int {
 		return code
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
-		fs.Usage()
-		return 1
+		return fs.fail("expected a plugin name and optionally a version, got %d arguments", fs.NArg())
 	}
 	o, err := discovery.DefaultOptions(e.getenv)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/packer-stdio/packer/internal/suggest"
 )
 
 // Version is packer's version. Release builds may set it with -ldflags.
@@ -52,29 +54,64 @@ func packerMain() int {
 	return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 }
 
+// exitUnknownCommand is the status of an unknown or missing command, as
+// Packer's own CLI returns.
+const exitUnknownCommand = 127
+
 func run(e *env, args []string) int {
 	if len(args) == 0 {
 		usage(e.stderr)
-		return 1
+		return exitUnknownCommand
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(e.stdout)
 		return 0
+	case "help":
+		return runHelp(e, args[1:])
 	case "-v", "-version", "--version":
 		return runVersion(e, nil)
 	}
-	cmd, ok := commands[args[0]]
+	cmd, ok := lookupCommand(e, args[0])
 	if !ok {
-		fmt.Fprintf(e.stderr, "packer: unknown command %q\n\n", args[0])
-		usage(e.stderr)
-		return 1
+		return exitUnknownCommand
 	}
 	return cmd.run(e, args[1:])
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: packer [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n")
+// lookupCommand returns the command called name, or says on stderr that
+// there is none (with the nearest name, if one is near).
+func lookupCommand(e *env, name string) (command, bool) {
+	if cmd, ok := commands[name]; ok {
+		return cmd, true
+	}
+	msg := fmt.Sprintf("packer: unknown command %q", name)
+	if s, ok := suggest.Closest(name, publicCommands()); ok {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	fmt.Fprintf(e.stderr, "%s\nRun 'packer -h' for the list of commands.\n", msg)
+	return command{}, false
+}
+
+// runHelp is "packer help [COMMAND]": the list of commands, or a command's
+// usage, on stdout.
+func runHelp(e *env, args []string) int {
+	switch len(args) {
+	case 0:
+		usage(e.stdout)
+		return 0
+	case 1:
+		cmd, ok := lookupCommand(e, args[0])
+		if !ok {
+			return exitUnknownCommand
+		}
+		return cmd.run(e, []string{"-h"})
+	}
+	fmt.Fprintf(e.stderr, "packer help: expected at most one command name, got %d arguments\n", len(args))
+	return 1
+}
+
+func publicCommands() []string {
 	names := make([]string, 0, len(commands))
 	for n, c := range commands {
 		if !c.internal {
@@ -82,16 +119,24 @@ func usage(w io.Writer) {
 		}
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: packer [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n")
+	for _, n := range publicCommands() {
 		fmt.Fprintf(w, "    %-10s %s\n", n, commands[n].synopsis)
 	}
-	fmt.Fprintf(w, "\nRun \"packer <command> -help\" for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun \"packer help COMMAND\" or \"packer COMMAND -h\" for a command's usage.\n")
 }
 
 func runVersion(e *env, args []string) int {
-	if len(args) > 0 {
-		fmt.Fprintf(e.stderr, "packer version: takes no arguments, got %q\n", strings.Join(args, " "))
-		return 1
+	fs := newFlagSet(e, "version", "", "Prints the version of packer.")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fs.fail("takes no arguments, got %q", strings.Join(fs.Args(), " "))
 	}
 	fmt.Fprintf(e.stdout, "Packer v%s\n", Version)
 	return 0
