@@ -50,6 +50,7 @@ var all = []component{
 	{protocol.TypeProvisioner, "shell", func() pluginkit.Configurable { return new(provisioners.Shell) }},
 	{protocol.TypeProvisioner, "file", func() pluginkit.Configurable { return new(provisioners.File) }},
 	{protocol.TypeProvisioner, "breakpoint", func() pluginkit.Configurable { return new(provisioners.Breakpoint) }},
+	{protocol.TypeProvisioner, "sleep", func() pluginkit.Configurable { return new(provisioners.Sleep) }},
 	{protocol.TypePostProcessor, "shell-local", func() pluginkit.Configurable { return new(postprocessors.ShellLocal) }},
 	{protocol.TypePostProcessor, "manifest", func() pluginkit.Configurable { return new(postprocessors.Manifest) }},
 	{protocol.TypePostProcessor, "checksum", func() pluginkit.Configurable { return new(postprocessors.Checksum) }},

@@ -1,6 +1,8 @@
 package template
 
 import (
+	strftime "github.com/jehiah/go-strftime"
+
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -265,6 +267,11 @@ func (c *Context) funcs() template.FuncMap {
 				return c.Timestamp.UTC().Format(layout[0]), nil
 			}
 			return "", fmt.Errorf("isotime takes at most one layout, got %d", len(layout))
+		},
+		// strftime formats with C's % directives, through the library
+		// Packer itself uses, so the same template gives the same string.
+		"strftime": func(format string) string {
+			return strftime.Format(format, c.Timestamp.UTC())
 		},
 		"uuid": newUUID,
 		"pwd":  os.Getwd,

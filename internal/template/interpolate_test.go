@@ -44,6 +44,7 @@ func TestRender(t *testing.T) {
 		{name: "timestamp", in: "{{timestamp}}", want: "1709618889", reason: "unix seconds of Context.Timestamp"},
 		{name: "isotime default", in: "{{isotime}}", want: "2024-03-05T06:08:09Z", reason: "UTC, RFC 3339"},
 		{name: "isotime layout", in: "{{isotime `2006-01-02 15h`}}", want: "2024-03-05 06h"},
+		{name: "strftime", in: "{{strftime `%Y-%m-%d %H:%M:%S %%`}}", want: "2024-03-05 06:08:09 %", reason: "C directives, on the same UTC time as isotime"},
 		{name: "pwd", in: "{{pwd}}", want: wd},
 		{name: "template_dir", in: "{{template_dir}}/x", want: "/tmpl/x"},
 		{name: "upper", in: "{{upper `aBc`}}", want: "ABC"},

@@ -103,7 +103,7 @@ func (u *BuildUI) line(w io.Writer, marker, msg string, isErr bool) {
 	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
 		if c.o.Timestamps {
 			b.WriteString(c.o.Now().Format(time.RFC3339))
-			b.WriteString(" ")
+			b.WriteString(": ") // Packer's -timestamp-ui layout
 		}
 		prefix := marker
 		if u.name != "" {

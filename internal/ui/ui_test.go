@@ -48,7 +48,7 @@ func TestLines(t *testing.T) {
 		o:          ui.Options{Timestamps: true},
 		build:      "web",
 		do:         func(u *ui.BuildUI) { u.Say("s") },
-		wantStdout: "2024-05-06T07:08:09Z ==> web: s\n",
+		wantStdout: "2024-05-06T07:08:09Z: ==> web: s\n",
 	}, {
 		name:       "masked",
 		build:      "web",

@@ -11,15 +11,12 @@ import (
 type BreakpointConfig struct {
 	pluginkit.PackerConfig
 	Note    string `json:"note,omitempty" jsonschema_description:"Shown when the build pauses, to say which breakpoint this is."`
-	Disable *bool  `json:"disable,omitempty" jsonschema_description:"true: never pause. false: always pause. Unset: pause only when packer runs with -debug."`
+	Disable bool   `json:"disable,omitempty" jsonschema_description:"Skip this breakpoint: the build goes on without pausing."`
 }
 
-// Breakpoint is the breakpoint provisioner: it pauses the build until the
-// person running it presses Enter (ui/ask "Press enter to continue."). It
-// pauses when disable is false, or when disable is unset and packer runs
-// with -debug; otherwise it says it is skipped and returns at once. (Packer
-// pauses whenever disable is not true; here, as the issue asks, an unset
-// disable pauses only in debug mode.)
+// Breakpoint is Packer's breakpoint provisioner: it pauses the build until
+// the person running it presses Enter (ui/ask "Press enter to continue."),
+// unless disable is true, in which case it says so and returns at once.
 type Breakpoint struct {
 	config BreakpointConfig
 }
@@ -38,11 +35,7 @@ func (p *Breakpoint) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit
 	if p.config.Note != "" {
 		note = fmt.Sprintf(" with note %q", p.config.Note)
 	}
-	pause := p.config.Debug
-	if p.config.Disable != nil {
-		pause = !*p.config.Disable
-	}
-	if !pause {
+	if p.config.Disable {
 		ui.Say(fmt.Sprintf("Breakpoint provisioner%s disabled; continuing...", note))
 		return nil
 	}

@@ -21,7 +21,8 @@ const (
 // FileConfig is the configuration of [File].
 type FileConfig struct {
 	pluginkit.PackerConfig
-	Source      string   `json:"source,omitempty" jsonschema_description:"Path to copy: a local path when uploading, a path on the machine when downloading. Exactly one of source and sources is required. A directory named with a trailing slash (dir/) is copied as its contents, without one as the directory itself."`
+	Content     string   `json:"content,omitempty" jsonschema_description:"Text to upload to destination, instead of a file (uploads only). When destination ends with a slash the text is written to the file pkr-file-content in it."`
+	Source      string   `json:"source,omitempty" jsonschema_description:"Path to copy: a local path when uploading, a path on the machine when downloading. Exactly one of source, sources and content is required. A directory named with a trailing slash (dir/) is copied as its contents, without one as the directory itself."`
 	Sources     []string `json:"sources,omitempty" jsonschema_description:"Several paths to copy, in order, each like source; destination must then end with a slash."`
 	Destination string   `json:"destination" jsonschema:"required" jsonschema_description:"Where to copy to: on the machine when uploading, locally when downloading. A trailing slash means a directory into which files keep their names."`
 	Direction   string   `json:"direction,omitempty" jsonschema:"enum=upload,enum=download,default=upload" jsonschema_description:"upload copies local files to the machine, download copies the other way."`
@@ -61,11 +62,23 @@ func (p *File) Prepare() ([]string, error) {
 	if c.Direction != DirectionUpload && c.Direction != DirectionDownload {
 		errs = append(errs, pluginkit.ConfigError{Path: "/direction", Message: fmt.Sprintf("must be %q or %q, not %q", DirectionUpload, DirectionDownload, c.Direction)})
 	}
+	var set []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"source", c.Source != ""}, {"sources", len(c.Sources) > 0}, {"content", c.Content != ""}} {
+		if k.set {
+			set = append(set, k.key)
+		}
+	}
 	switch {
-	case c.Source != "" && len(c.Sources) > 0:
-		errs = append(errs, pluginkit.ConfigError{Path: "/sources", Message: "only one of source and sources may be set"})
-	case c.Source == "" && len(c.Sources) == 0:
-		errs = append(errs, pluginkit.ConfigError{Path: "/source", Message: "one of source or sources is required"})
+	case len(set) > 1:
+		errs = append(errs, pluginkit.ConfigError{Path: "/" + set[1], Message: fmt.Sprintf("only one of source, sources and content may be set, not %s", strings.Join(set, " and "))})
+	case len(set) == 0:
+		errs = append(errs, pluginkit.ConfigError{Path: "/source", Message: "one of source, sources or content is required"})
+	}
+	if c.Content != "" && c.Direction == DirectionDownload {
+		errs = append(errs, pluginkit.ConfigError{Path: "/content", Message: "content can only be uploaded, not downloaded"})
 	}
 	if c.Destination == "" {
 		errs = append(errs, pluginkit.ConfigError{Path: "/destination", Message: "must not be empty"})
@@ -101,6 +114,9 @@ func (c *FileConfig) sources() []string {
 
 // Provision copies each source in order and stops at the first failure.
 func (p *File) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, _ map[string]any) error {
+	if p.config.Content != "" {
+		return p.uploadContent(ctx, ui, comm)
+	}
 	for _, src := range p.config.sources() {
 		var err error
 		if p.config.Direction == DirectionDownload {
@@ -144,6 +160,24 @@ func (p *File) upload(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Commu
 	defer r.Close()
 	if err := comm.Upload(ctx, dst, r, fi.Mode().Perm(), fi.Size()); err != nil {
 		return fmt.Errorf("uploading %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// contentFile is the file content is written to when destination is a
+// directory, as in Packer.
+const contentFile = "pkr-file-content"
+
+// uploadContent writes content to destination. The text is not shown: it
+// may hold what the template renders from secrets.
+func (p *File) uploadContent(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator) error {
+	dst := p.config.Destination
+	if strings.HasSuffix(dst, "/") {
+		dst += contentFile
+	}
+	ui.Say(fmt.Sprintf("Uploading content (%d bytes) => %s", len(p.config.Content), dst))
+	if err := comm.Upload(ctx, dst, strings.NewReader(p.config.Content), 0o644, int64(len(p.config.Content))); err != nil {
+		return fmt.Errorf("uploading content to %s: %w", dst, err)
 	}
 	return nil
 }

@@ -165,6 +165,34 @@ func TestFileDownloadFails(t *testing.T) {
 	}
 }
 
+// TestFileContent uploads content, Packer's inline alternative to source.
+func TestFileContent(t *testing.T) {
+	tests := []struct {
+		name, destination, path string
+		want                    map[string]string
+		reason                  string
+	}{
+		{"to a file", "etc/app.conf", "etc/app.conf", map[string]string{"etc/": "", "etc/app.conf": "port=8080\n"}, ""},
+		{"into a directory", "etc/", "etc/pkr-file-content", map[string]string{"etc/": "", "etc/pkr-file-content": "port=8080\n"}, "Packer's name for content written into a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := t.TempDir()
+			ui := bttest.NewUI()
+			cfg := map[string]any{"content": "port=8080\n", "destination": tt.destination}
+			if err := provision(t, ui, "file", cfg, bttest.LocalComm(work)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, bttest.Tree(t, work)); diff != "" {
+				t.Errorf("machine files (-want +got):\n%s\n%s", diff, tt.reason)
+			}
+			if diff := cmp.Diff([]string{"say: Uploading content (10 bytes) => " + tt.path}, ui.Lines()); diff != "" {
+				t.Errorf("ui (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestFileConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	p := bttest.Start(t, register, host.Options{})
@@ -175,8 +203,10 @@ func TestFileConfigErrors(t *testing.T) {
 		want   []string
 	}{
 		{"no destination", map[string]any{"source": dir}, []string{"/destination: missing required key"}},
-		{"no source", map[string]any{"destination": "x"}, []string{"/source: one of source or sources is required"}},
-		{"both", map[string]any{"source": dir, "sources": []string{dir}, "destination": "x"}, []string{"/sources: only one of source and sources may be set"}},
+		{"no source", map[string]any{"destination": "x"}, []string{"/source: one of source, sources or content is required"}},
+		{"both", map[string]any{"source": dir, "sources": []string{dir}, "destination": "x"}, []string{"/sources: only one of source, sources and content may be set, not source and sources"}},
+		{"source and content", map[string]any{"source": dir, "content": "x", "destination": "x"}, []string{"/content: only one of source, sources and content may be set, not source and content"}},
+		{"content downloaded", map[string]any{"content": "x", "destination": "x", "direction": "download"}, []string{"/content: content can only be uploaded, not downloaded"}},
 		{"missing upload source", map[string]any{"sources": []string{dir, missing}, "destination": "x/"},
 			[]string{"/sources/1: bad source: stat " + missing + ": no such file or directory"}},
 		{"several sources need a directory", map[string]any{"sources": []string{"a", "b"}, "destination": "x", "direction": "download"},
@@ -204,10 +234,10 @@ func TestBreakpoint(t *testing.T) {
 		config map[string]any
 		pause  bool
 	}{
-		{"default", map[string]any{}, false},
-		{"debug", map[string]any{"packer_debug": true}, true},
+		{"default", map[string]any{}, true},
 		{"disable false", map[string]any{"disable": false}, true},
-		{"disable true wins over debug", map[string]any{"disable": true, "packer_debug": true}, false},
+		{"disable", map[string]any{"disable": true}, false},
+		{"disable, in debug mode", map[string]any{"disable": true, "packer_debug": true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,4 +16,5 @@ func register(s *pluginkit.Server) {
 	s.RegisterProvisioner("shell", new(provisioners.Shell))
 	s.RegisterProvisioner("file", new(provisioners.File))
 	s.RegisterProvisioner("breakpoint", new(provisioners.Breakpoint))
+	s.RegisterProvisioner("sleep", new(provisioners.Sleep))
 }
