@@ -93,3 +93,41 @@ func ExampleServer_ServeConn() {
 	// artifact: example.greeter world
 	// served: <nil>
 }
+
+// A plugin's main: register each component under the name templates use
+// (with the binary named packer-plugin-NAME, as NAME-COMPONENT), then serve.
+// Serve never returns; packer starts the binary and speaks the protocol on
+// its stdin and stdout. Run by hand, the binary explains what it is.
+func ExampleRegisterBuilder() {
+	pluginkit.RegisterBuilder("greeter", new(Greeter))
+	// pluginkit.RegisterProvisioner("greeter-shell", new(Shell))
+	// pluginkit.RegisterPostProcessor("greeter-manifest", new(Manifest))
+	pluginkit.Serve()
+}
+
+// A builder returns a BasicArtifact when it needs no type of its own:
+// packer shows String, lists Files, and calls Destroy (through
+// artifact/destroy) when the artifact is not kept.
+func ExampleBasicArtifact() {
+	art := &pluginkit.BasicArtifact{
+		BuilderIDValue: "example.greeter",
+		IDValue:        "greeting-1",
+		StringValue:    "a greeting in out/greeting.txt",
+		FilesValue:     []string{"out/greeting.txt"},
+		StateValue:     map[string]any{"language": "en"},
+		DestroyFunc: func(context.Context) error {
+			fmt.Println("removing out/greeting.txt")
+			return nil
+		},
+	}
+	var a pluginkit.Artifact = art
+	fmt.Println(a.BuilderID(), a.ID(), a.Files(), a.State()["language"])
+	fmt.Println(a.String())
+	if err := a.Destroy(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// example.greeter greeting-1 [out/greeting.txt] en
+	// a greeting in out/greeting.txt
+	// removing out/greeting.txt
+}

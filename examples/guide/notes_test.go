@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -17,29 +16,17 @@ import (
 )
 
 // TestBuild runs the three components in this process, over the real
-// protocol: the builder's hook provisions with the writer, then the
-// manifest post-processor reads the builder's artifact.
+// protocol: RunBuild runs the builder, whose hook provisions with the
+// writer; then the manifest post-processor reads the builder's artifact.
 func TestBuild(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	ui := new(plugintest.UI)
-	var p *host.Plugin
-	hook := host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
-		w, _, err := p.Prepare(ctx, protocol.TypeProvisioner, "write", map[string]any{"file": "hello.txt", "text": "hi"})
-		if err != nil {
-			return err
-		}
-		return w.Provision(ctx, comm, data)
-	})
-	p = plugintest.New(t, newServer(), host.Options{UI: ui, Hook: hook})
-
-	b, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "dir", map[string]any{"output": dir})
+	art, err := plugintest.RunBuild(t, newServer(), ui, "dir", map[string]any{"output": dir},
+		plugintest.Provisioner{Name: "write", Config: map[string]any{"file": "hello.txt", "text": "hi"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	art, err := b.Run(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plugintest.New(t, newServer(), host.Options{UI: ui})
 	manifest := filepath.Join(t.TempDir(), "manifest.json")
 	pp, _, err := p.Prepare(t.Context(), protocol.TypePostProcessor, "manifest", map[string]any{"output": manifest})
 	if err != nil {

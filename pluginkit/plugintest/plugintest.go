@@ -229,3 +229,48 @@ func (u *UI) Asked() []string {
 	defer u.mu.Unlock()
 	return append([]string(nil), u.asked...)
 }
+
+// Provisioner is a provisioner for [RunBuild]: the name it is registered
+// under on the same server as the builder, and its configuration.
+type Provisioner struct {
+	Name   string
+	Config map[string]any
+}
+
+// RunBuild runs a build as packer would, in a few lines: it serves srv (see
+// [New]) with ui as the plugin's UI, prepares the builder registered as
+// builder with config, and runs it. When the builder calls the provisioning
+// hook ([protocol.HookProvision]), each provisioner is prepared on the same
+// server and run in order on the builder's communicator, with the data the
+// builder passed; the first failure ends the hook with that error. Other
+// hooks do nothing. It returns the builder's artifact, or the error of the
+// preparation or of the run. ui may be nil. It must be called from the
+// test goroutine.
+//
+//	art, err := plugintest.RunBuild(t, newServer(), ui, "dir", map[string]any{"output": dir},
+//		plugintest.Provisioner{Name: "write", Config: map[string]any{"file": "a.txt", "text": "hi"}})
+func RunBuild(t testing.TB, srv *pluginkit.Server, ui host.UI, builder string, config map[string]any, provisioners ...Provisioner) (*protocol.Artifact, error) {
+	t.Helper()
+	var p *host.Plugin
+	hook := host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
+		if name != protocol.HookProvision {
+			return nil
+		}
+		for _, pr := range provisioners {
+			inst, _, err := p.Prepare(ctx, protocol.TypeProvisioner, pr.Name, pr.Config)
+			if err != nil {
+				return err
+			}
+			if err := inst.Provision(ctx, comm, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	p = New(t, srv, host.Options{UI: ui, Hook: hook})
+	b, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, builder, config)
+	if err != nil {
+		return nil, err
+	}
+	return b.Run(t.Context())
+}

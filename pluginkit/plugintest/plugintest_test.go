@@ -109,3 +109,20 @@ func TestHarnessConfigErrors(t *testing.T) {
 		t.Errorf("missing required name: got %v, want config errors", err)
 	}
 }
+
+// A builder and its provisioners tested in a few lines, as packer runs
+// them: RunBuild serves the plugin in process, runs the builder and, when
+// it provisions, each provisioner on its communicator. (This example is
+// compiled, not run: it needs the test's *testing.T.)
+func ExampleRunBuild() {
+	var t *testing.T // the test's
+	ui := new(plugintest.UI)
+	art, err := plugintest.RunBuild(t, newServer(), ui, "greeter", map[string]any{"name": "world"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"hello world"}, ui.Says()); diff != "" {
+		t.Errorf("says (-want +got):\n%s", diff)
+	}
+	_ = art
+}
