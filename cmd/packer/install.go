@@ -199,7 +199,7 @@ func (c *catalog) checkRequired(t *template.Template) error {
 	defer cache.Save()
 	var errs []error
 	for _, rp := range t.RequiredPlugins {
-		how := fmt.Sprintf("install version %s or newer: build it, then run packer plugins install --path ./packer-plugin-%s", rp.MinVersion, rp.Name)
+		how := fmt.Sprintf("install a version that matches %q: build it, then run packer plugins install --path ./packer-plugin-%s", rp.Constraint, rp.Name)
 		en := c.Plugin(rp.Name)
 		if en == nil {
 			errs = append(errs, fmt.Errorf("%s:%d: required_plugins: plugin %q is not installed; %s", t.Path, rp.Pos.Line, rp.Name, how))
@@ -214,12 +214,12 @@ func (c *catalog) checkRequired(t *template.Template) error {
 			}
 			v = p.Version
 		}
-		cmp, err := template.CompareVersions(v, rp.MinVersion)
+		ok, err := rp.Allows(v)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s:%d: required_plugins: plugin %q at %s reports version %q, not a version; %s", t.Path, rp.Pos.Line, rp.Name, en.Path, v, how))
-		case cmp < 0:
-			errs = append(errs, fmt.Errorf("%s:%d: required_plugins: the template needs plugin %q >= %s but %s is version %s; %s", t.Path, rp.Pos.Line, rp.Name, rp.MinVersion, en.Path, v, how))
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s:%d: required_plugins: the template needs plugin %q %s but %s is version %s; %s", t.Path, rp.Pos.Line, rp.Name, rp.Constraint, en.Path, v, how))
 		}
 	}
 	return errors.Join(errs...)

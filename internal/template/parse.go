@@ -1,6 +1,8 @@
 package template
 
 import (
+	"github.com/hashicorp/go-version"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -187,8 +189,8 @@ func (p *parser) root(n *node) {
 			p.t.Description, _ = want[string](p, m.key, m.val, "a string")
 		case "min_packer_version":
 			if s, ok := want[string](p, m.key, m.val, "a string"); ok {
-				if _, err := parseVersion(s); err != nil {
-					p.errorf(m.val.off, ErrInvalid, "min_packer_version: %v", err)
+				if _, err := version.NewVersion(s); err != nil {
+					p.errorf(m.val.off, ErrInvalid, "min_packer_version: %q is not a version", s)
 				}
 				p.t.MinVersion = s
 			}
@@ -651,45 +653,26 @@ func (t *Template) Builder(name string) *Builder {
 }
 
 // CheckVersion returns an error wrapping [ErrVersion] when the template's
-// min_packer_version is newer than packerVersion. Versions are dotted
-// numbers with an optional leading "v" and a "-suffix", which is ignored.
+// min_packer_version is newer than packerVersion. As Packer does, it
+// compares packer's core version: a pre-release of 1.2.0 (1.2.0-dev)
+// satisfies a minimum of 1.2.0.
 func (t *Template) CheckVersion(packerVersion string) error {
 	if t.MinVersion == "" {
 		return nil
 	}
-	min, err := parseVersion(t.MinVersion)
+	min, err := version.NewVersion(t.MinVersion)
 	if err != nil {
-		return &Error{File: t.Path, Kind: ErrInvalid, Msg: "min_packer_version", Err: err}
+		return &Error{File: t.Path, Kind: ErrInvalid, Msg: fmt.Sprintf("min_packer_version: %q is not a version", t.MinVersion)}
 	}
-	have, err := parseVersion(packerVersion)
+	have, err := version.NewVersion(packerVersion)
 	if err != nil {
-		return &Error{File: t.Path, Kind: ErrInvalid, Msg: "packer version", Err: err}
+		return &Error{File: t.Path, Kind: ErrInvalid, Msg: fmt.Sprintf("packer version %q is not a version", packerVersion)}
 	}
-	if slices.Compare(have, min) < 0 {
+	if have.Core().LessThan(min) {
 		return &Error{File: t.Path, Kind: ErrVersion,
 			Msg: fmt.Sprintf("this template requires packer %s or newer; this is packer %s", t.MinVersion, packerVersion)}
 	}
 	return nil
-}
-
-func parseVersion(s string) ([]int, error) {
-	v := strings.TrimPrefix(strings.TrimSpace(s), "v")
-	if i := strings.IndexAny(v, "-+"); i >= 0 {
-		v = v[:i]
-	}
-	parts := strings.Split(v, ".")
-	out := make([]int, 3)
-	if len(parts) > 3 {
-		return nil, fmt.Errorf("invalid version %q", s)
-	}
-	for i, part := range parts {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("invalid version %q", s)
-		}
-		out[i] = n
-	}
-	return out, nil
 }
 
 // parseVarFile reads a -var-file: a JSON object whose values are strings.

@@ -233,7 +233,7 @@ func TestParseErrors(t *testing.T) {
 		{"keep_input_artifact not bool", `{"builders":[{"type":"file"}],"post-processors":[{"type":"x","keep_input_artifact":"yes"}]}`,
 			[]problem{{"invalid", "1:84", "keep_input_artifact: expected a boolean, got string"}}},
 		{"bad min version", `{"builders":[{"type":"file"}],"min_packer_version":"one"}`,
-			[]problem{{"invalid", "1:52", `invalid version "one"`}}},
+			[]problem{{"invalid", "1:52", `min_packer_version: "one" is not a version`}}},
 		{"several problems in one pass", "{\"foo\": 1,\n \"builders\": [{\"type\": 2}],\n \"bar\": 2}", []problem{
 			{"unknown key", "1:2", `"foo"`},
 			{"invalid", "2:24", "builders[0].type"},

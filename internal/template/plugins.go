@@ -2,8 +2,8 @@ package template
 
 import (
 	"fmt"
-	"slices"
-	"strings"
+
+	"github.com/hashicorp/go-version"
 )
 
 // RequiredPlugin is one entry of the required_plugins root key:
@@ -11,14 +11,18 @@ import (
 //	"required_plugins": {"notes": ">= 1.2.0"}
 //
 // NAME is the NAME of an installed packer-plugin-NAME (see packer plugins
-// install); the value is a minimum version, written ">= X.Y.Z" or just
-// "X.Y.Z". Versions are dotted numbers with an optional leading "v"; a
-// "-suffix" is ignored.
+// install); the value is a version constraint in Packer's syntax
+// (hashicorp/go-version): comma-separated conditions with the operators =,
+// !=, >, >=, <, <= and ~> ("~> 1.2" is ">= 1.2, < 2"); a bare version means
+// exactly that version. As in Packer, a pre-release such as 1.3.0-beta
+// matches only a constraint that names a pre-release of the same version.
 type RequiredPlugin struct {
 	Name string
-	// MinVersion is the version after ">=", as written.
-	MinVersion string
+	// Constraint is the constraint as written.
+	Constraint string
 	Pos        Pos
+
+	constraints version.Constraints
 }
 
 func (p *parser) requiredPlugins(n *node) {
@@ -31,38 +35,28 @@ func (p *parser) requiredPlugins(n *node) {
 		if !ok {
 			continue
 		}
-		min, err := parseConstraint(s)
+		c, err := version.NewConstraint(s)
 		if err != nil {
-			p.errorf(m.val.off, ErrInvalid, "required_plugins.%s: %v", m.key, err)
+			p.errorf(m.val.off, ErrInvalid, `required_plugins.%s: %q is not a version constraint such as ">= 1.2.0" or "~> 1.2"`, m.key, s)
 			continue
 		}
-		p.t.RequiredPlugins = append(p.t.RequiredPlugins, &RequiredPlugin{Name: m.key, MinVersion: min, Pos: p.src.pos(m.keyOff)})
+		p.t.RequiredPlugins = append(p.t.RequiredPlugins, &RequiredPlugin{Name: m.key, Constraint: s, Pos: p.src.pos(m.keyOff), constraints: c})
 	}
 }
 
-// parseConstraint accepts ">= VERSION" or "VERSION" and returns VERSION.
-func parseConstraint(s string) (string, error) {
-	v := strings.TrimSpace(s)
-	if rest, ok := strings.CutPrefix(v, ">="); ok {
-		v = strings.TrimSpace(rest)
-	}
-	if _, err := parseVersion(v); err != nil || v == "" {
-		return "", fmt.Errorf(`invalid constraint %q: want ">= X.Y.Z"`, s)
-	}
-	return v, nil
-}
-
-// CompareVersions compares two versions as min_packer_version and
-// required_plugins read them: -1 when a is older than b, 0 when equal, +1
-// when newer. It returns an error when either is not a version.
-func CompareVersions(a, b string) (int, error) {
-	va, err := parseVersion(a)
+// Allows reports whether the plugin version v satisfies the constraint. It
+// returns an error when v is not a version (a plain "go build" of a Go
+// plugin reports "(devel)").
+func (r *RequiredPlugin) Allows(v string) (bool, error) {
+	have, err := version.NewVersion(v)
 	if err != nil {
-		return 0, err
+		return false, fmt.Errorf("%q is not a version", v)
 	}
-	vb, err := parseVersion(b)
-	if err != nil {
-		return 0, err
+	c := r.constraints
+	if c == nil { // a RequiredPlugin built by hand
+		if c, err = version.NewConstraint(r.Constraint); err != nil {
+			return false, fmt.Errorf("%q is not a version constraint", r.Constraint)
+		}
 	}
-	return slices.Compare(va, vb), nil
+	return c.Check(have), nil
 }
