@@ -93,6 +93,9 @@ func loadTemplate(e *env, fs *flagSet, vars *varFlags) (*template.Template, *tem
 		return t, nil, err
 	}
 	ctx.UserVars = uv
+	if err := t.RenderBuilderNames(ctx); err != nil {
+		return t, nil, err
+	}
 	return t, ctx, nil
 }
 
@@ -174,12 +177,12 @@ func runBuild(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1
 	}
-	builds, err := planBuilds(t, tctx, catalog, only, except)
+	builds, failed, err := planBuilds(t, tctx, catalog, only, except)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1
 	}
-	if len(builds) == 0 {
+	if len(builds) == 0 && len(failed) == 0 {
 		fmt.Fprintln(e.stderr, "packer build: no builds to run (check -only and -except)")
 		return 1
 	}
@@ -218,8 +221,12 @@ func runBuild(e *env, args []string) int {
 	stopSignals := handleSignals(console.Build(""), cancel, runner)
 	defer stopSignals()
 
+	// A build that could not be planned fails on its own (report says
+	// why); the others run.
 	start := time.Now()
 	results := runner.Run(ctx, builds)
+	results = append(results, failed...)
+	slices.SortStableFunc(results, func(a, b build.Result) int { return strings.Compare(a.Name, b.Name) })
 	return report(console, results, time.Since(start), ctx.Err() != nil)
 }
 
@@ -333,67 +340,88 @@ func report(console *ui.Console, results []build.Result, took time.Duration, int
 }
 
 // planBuilds turns the template into the runner's builds: components
-// resolved to plugin commands, configurations rendered for each build.
-func planBuilds(t *template.Template, tctx *template.Context, catalog *catalog, only, except []string) ([]*build.Build, error) {
+// resolved to plugin commands, configurations rendered for each build. The
+// builds come sorted by name, the order Packer runs them in. A build whose
+// components cannot be resolved (an unknown type, a configuration that does
+// not render) is returned in failed, sorted too, with its errors, so that
+// the other builds can still run; err reports what concerns the whole run
+// (an -only or -except name that matches nothing).
+func planBuilds(t *template.Template, tctx *template.Context, catalog *catalog, only, except []string) (builds []*build.Build, failed []build.Result, err error) {
 	for _, n := range append(slices.Clone(only), except...) {
 		if t.Builder(n) == nil && !hasPostProcessor(t, n) {
-			return nil, fmt.Errorf("no build or post-processor named %q in %s", n, t.Path)
+			return nil, nil, fmt.Errorf("no build or post-processor named %q in %s", n, t.Path)
 		}
 	}
-	var builds []*build.Build
-	var errs []error
 	for _, tb := range t.Builders {
 		if (len(only) > 0 && !slices.Contains(only, tb.Name)) || slices.Contains(except, tb.Name) {
 			continue
 		}
-		bctx := tctx.ForBuild(tb)
-		b := &build.Build{Name: tb.Name}
-		c, err := resolve(catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Config, bctx)
+		b, errs := planBuild(t, tb, tctx, catalog, except)
+		if len(errs) > 0 {
+			failed = append(failed, build.Result{Name: tb.Name, Err: errors.Join(errs...)})
+			continue
+		}
+		builds = append(builds, b)
+	}
+	slices.SortStableFunc(builds, func(a, b *build.Build) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(failed, func(a, b build.Result) int { return strings.Compare(a.Name, b.Name) })
+	return builds, failed, nil
+}
+
+// planBuild plans the build of one builder, collecting every error.
+func planBuild(t *template.Template, tb *template.Builder, tctx *template.Context, catalog *catalog, except []string) (*build.Build, []error) {
+	var errs []error
+	bctx := tctx.ForBuild(tb)
+	b := &build.Build{Name: tb.Name}
+	c, err := resolve(catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Config, bctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	b.Builder = c
+	for _, tp := range t.Provisioners {
+		if tp.Skip(tb.Name) {
+			continue
+		}
+		p, err := provisioner(catalog, tp, tb.Name, bctx)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		b.Builder = c
-		for _, tp := range t.Provisioners {
+		b.Provisioners = append(b.Provisioners, p)
+	}
+	if tp := t.ErrorCleanupProvisioner; tp != nil {
+		p, err := provisioner(catalog, tp, tb.Name, bctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			b.ErrorCleanup = p
+		}
+	}
+	for _, seq := range t.PostProcessors {
+		var out []*build.PostProcessor
+		for _, tp := range seq {
 			if tp.Skip(tb.Name) {
 				continue
 			}
-			p, err := provisioner(catalog, tp, tb.Name, bctx)
+			// As in Packer, -except NAME of a post-processor drops it and
+			// the rest of its sequence, which would otherwise get an
+			// artifact it was never meant to see.
+			if slices.Contains(except, tp.Name) {
+				break
+			}
+			c, err := resolve(catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Config, bctx)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			b.Provisioners = append(b.Provisioners, p)
+			c.Name = tp.Name
+			out = append(out, &build.PostProcessor{Component: c, KeepInputArtifact: tp.KeepInputArtifact})
 		}
-		if tp := t.ErrorCleanupProvisioner; tp != nil {
-			p, err := provisioner(catalog, tp, tb.Name, bctx)
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				b.ErrorCleanup = p
-			}
+		if len(out) > 0 {
+			b.PostProcessors = append(b.PostProcessors, out)
 		}
-		for _, seq := range t.PostProcessors {
-			var out []*build.PostProcessor
-			for _, tp := range seq {
-				if tp.Skip(tb.Name) || slices.Contains(except, tp.Name) {
-					continue
-				}
-				c, err := resolve(catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Config, bctx)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				c.Name = tp.Name
-				out = append(out, &build.PostProcessor{Component: c, KeepInputArtifact: tp.KeepInputArtifact})
-			}
-			if len(out) > 0 {
-				b.PostProcessors = append(b.PostProcessors, out)
-			}
-		}
-		builds = append(builds, b)
 	}
-	return builds, errors.Join(errs...)
+	return b, errs
 }
 
 func hasPostProcessor(t *template.Template, name string) bool {

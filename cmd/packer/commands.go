@@ -81,7 +81,14 @@ func runValidate(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
 		return 1
 	}
-	builds, err := planBuilds(t, tctx, catalog, only, except)
+	builds, failed, err := planBuilds(t, tctx, catalog, only, except)
+	if err == nil && len(failed) > 0 {
+		var errs []error
+		for _, f := range failed {
+			errs = append(errs, fmt.Errorf("build %q: %w", f.Name, f.Err))
+		}
+		err = errors.Join(errs...)
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
 		return 1
