@@ -67,8 +67,9 @@ type ManifestEntry struct {
 // $PACKER_RUN_UUID, custom_data) to the JSON manifest at output and sets
 // last_run_uuid. Concurrent builds coordinate through output+".lock"
 // (created exclusively; waited for up to 10 seconds) and the file is
-// replaced atomically. It returns the input artifact with keep true, as
-// Packer does.
+// replaced atomically. With -force, the records of earlier runs are
+// dropped first, so that the file holds this run's builds only. It returns
+// the input artifact with keep true, as Packer does.
 type Manifest struct {
 	config ManifestConfig
 	// now returns the build time; nil means time.Now.
@@ -130,6 +131,20 @@ func (p *Manifest) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginki
 		if err := json.Unmarshal(data, &m); err != nil {
 			return nil, false, false, fmt.Errorf("manifest %s is not a packer manifest: %w", c.Output, err)
 		}
+	}
+	if c.Force {
+		// As Packer: with -force the manifest starts afresh with each run.
+		// Packer truncates the file when the post-processor is configured,
+		// which it does for every build before any runs; here builds are
+		// prepared as they start, so what goes is every record of another
+		// run, and the builds of this run still all land in the file.
+		kept := m.Builds[:0]
+		for _, b := range m.Builds {
+			if b.PackerRunUUID == build.PackerRunUUID && build.PackerRunUUID != "" {
+				kept = append(kept, b)
+			}
+		}
+		m.Builds = kept
 	}
 	m.Builds = append(m.Builds, build)
 	m.LastRunUUID = build.PackerRunUUID

@@ -115,3 +115,35 @@ func TestManifestNotAManifest(t *testing.T) {
 		t.Errorf("corrupt manifest was replaced: %q", b)
 	}
 }
+
+// TestManifestForce: with -force the manifest holds this run's builds only,
+// however many of them there are.
+func TestManifestForce(t *testing.T) {
+	dir := t.TempDir()
+	in := inputArtifact(t, dir, map[string]string{"a.img": "1"}, "a.img")
+	p := bttest.Start(t, register, host.Options{})
+	out := filepath.Join(dir, "manifest.json")
+	runs := []struct {
+		uuid  string
+		force bool
+		want  []string // run ids of the records afterwards
+	}{
+		{"run-1", false, []string{"run-1"}},
+		{"run-2", false, []string{"run-1", "run-2"}},
+		{"run-3", true, []string{"run-3"}},
+		{"run-3", true, []string{"run-3", "run-3"}}, // a second build of the same run stays
+	}
+	for _, r := range runs {
+		t.Setenv(postprocessors.EnvRunUUID, r.uuid)
+		if _, err := postProcess(t, p, "manifest", map[string]any{"output": out, "strip_time": true, "packer_force": r.force}, in); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range readManifest(t, out).Builds {
+			got = append(got, b.PackerRunUUID)
+		}
+		if diff := cmp.Diff(r.want, got); diff != "" {
+			t.Errorf("after %s (force %v): records (-want +got):\n%s", r.uuid, r.force, diff)
+		}
+	}
+}
