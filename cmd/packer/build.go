@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/hako/durafmt"
+
 	"context"
 	"crypto/rand"
 	"errors"
@@ -285,31 +287,51 @@ func sigName(s os.Signal) string {
 	return "Terminate"
 }
 
-// report prints Packer's end-of-run summary and returns the exit code.
+// report prints Packer's end-of-run summary and returns the exit code: a
+// line per build with its duration and, for a failed one, the cause; then
+// the failed builds and the artifacts of the successful ones, each block
+// after a blank line, with "--> NAME:" at the start of its lines. Each
+// build keeps its colour. The artifacts of a failed build (say, the
+// builder's when a post-processor failed) are not listed, as in Packer; in
+// machine-readable output error-count, error and artifact lines follow
+// Packer's.
 func report(console *ui.Console, results []build.Result, took time.Duration, interrupted bool) int {
 	u := console.Build("")
-	failed := false
+	var failed []build.Result
+	for _, r := range results {
+		bu := console.Build(r.Name)
+		if r.Err != nil {
+			failed = append(failed, r)
+			bu.Plain(fmt.Sprintf("Build '%s' errored after %s: %s", r.Name, humanDuration(r.Duration), build.Cause(r.Err)), true)
+		} else {
+			bu.Plain(fmt.Sprintf("Build '%s' finished after %s.", r.Name, humanDuration(r.Duration)), false)
+		}
+	}
+	u.Plain(fmt.Sprintf("\n==> Wait completed after %s", humanDuration(took)), false)
+	if len(failed) > 0 {
+		u.Machine("error-count", strconv.Itoa(len(failed)))
+		u.Plain("\n==> Some builds didn't complete successfully and had errors:", true)
+		for _, r := range failed {
+			bu := console.Build(r.Name)
+			bu.Machine("error", build.Cause(r.Err))
+			bu.Plain(fmt.Sprintf("--> %s: %s", r.Name, build.Cause(r.Err)), true)
+		}
+	}
+	var artifacts int
+	for _, r := range results {
+		if r.Err == nil {
+			artifacts += len(r.Artifacts)
+		}
+	}
+	if artifacts > 0 {
+		u.Plain("\n==> Builds finished. The artifacts of successful builds are:", false)
+	} else {
+		u.Plain("\n==> Builds finished but no artifacts were created.", false)
+	}
 	for _, r := range results {
 		if r.Err != nil {
-			failed = true
-			bu := console.Build(r.Name)
-			bu.Error(fmt.Sprintf("Build '%s' errored after %s: %v", r.Name, r.Duration.Round(time.Millisecond), r.Err))
-			bu.Machine("error", r.Err.Error())
-		} else {
-			console.Build(r.Name).Say(fmt.Sprintf("Build '%s' finished after %s.", r.Name, r.Duration.Round(time.Millisecond)))
+			continue
 		}
-	}
-	u.Say(fmt.Sprintf("Wait completed after %s", took.Round(time.Millisecond)))
-	if failed {
-		u.Error("Some builds didn't complete successfully and had errors:")
-		for _, r := range results {
-			if r.Err != nil {
-				u.Error(fmt.Sprintf("--> %s: %v", r.Name, r.Err))
-			}
-		}
-	}
-	var lines []string
-	for _, r := range results {
 		bu := console.Build(r.Name)
 		bu.Machine("artifact-count", strconv.Itoa(len(r.Artifacts)))
 		for i, a := range r.Artifacts {
@@ -322,21 +344,22 @@ func report(console *ui.Console, results []build.Result, took time.Duration, int
 				bu.Machine("artifact", n, "file", strconv.Itoa(j), f)
 			}
 			bu.Machine("artifact", n, "end")
-			lines = append(lines, fmt.Sprintf("--> %s: %s", r.Name, a.String))
+			bu.Plain(fmt.Sprintf("--> %s: %s", r.Name, a.String), false)
 		}
 	}
-	if len(lines) > 0 {
-		u.Say("Builds finished. The artifacts of successful builds are:")
-		for _, l := range lines {
-			u.Message(l)
-		}
-	} else {
-		u.Say("Builds finished but no artifacts were created.")
-	}
-	if failed || interrupted {
+	if len(failed) > 0 || interrupted {
 		return 1
 	}
 	return 0
+}
+
+// humanDuration writes d as Packer does: its two largest units, such as
+// "1 minute 56 seconds" or "53 milliseconds".
+func humanDuration(d time.Duration) string {
+	if d < time.Millisecond {
+		return "0 seconds"
+	}
+	return durafmt.Parse(d.Round(time.Millisecond)).LimitFirstN(2).String()
 }
 
 // planBuilds turns the template into the runner's builds: components

@@ -8,13 +8,14 @@ import (
 	"io"
 	"maps"
 	"os/exec"
+	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/builtin"
 	"github.com/packer-stdio/packer/internal/template"
+	"github.com/packer-stdio/packer/internal/ui"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -165,10 +166,12 @@ func startPlugin(args []string, logw io.Writer) (*host.Plugin, error) {
 	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
 }
 
-const inspectHelp = `Shows a template's variables, builds, provisioners and post-processors.`
+const inspectHelp = `Shows a template's variables, builds and provisioners, as Packer's inspect
+does. It only parses the template: nothing is validated or started.`
 
 func runInspect(e *env, args []string) int {
 	fs := newFlagSet(e, "inspect", "TEMPLATE", inspectHelp)
+	machine := fs.Bool("machine-readable", false, "print machine-readable output")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -186,83 +189,93 @@ func runInspect(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer inspect: %v\n", err)
 		return 1
 	}
-	w := e.stdout
+	u := ui.New(ui.Options{Stdout: e.stdout, Stderr: e.stderr, MachineReadable: *machine}).Build("")
+	inspect(u, t)
+	return 0
+}
+
+// inspect writes what Packer's inspect writes for a JSON template, in its
+// layout: variables (required first, then the optional ones with their
+// defaults, sensitive ones masked), builders sorted by name with their
+// types, provisioners in order; and its template-variable, template-builder
+// and template-provisioner machine-readable lines.
+func inspect(u *ui.BuildUI, t *template.Template) {
+	say := func(s string) { u.Plain(s, false) }
+	say("Packer Inspect: JSON mode")
 	if t.Description != "" {
-		fmt.Fprintf(w, "Description:\n\n%s\n\n", t.Description)
-	}
-	var optional, required []*template.Variable
-	for _, v := range t.Variables {
-		if v.Required {
-			required = append(required, v)
-		} else {
-			optional = append(optional, v)
-		}
+		say("Description:\n")
+		say(t.Description + "\n")
 	}
 	sensitive := map[string]bool{}
 	for _, s := range t.SensitiveVariables {
 		sensitive[s] = true
 	}
-	if len(optional)+len(required) == 0 {
-		fmt.Fprintf(w, "Variables:\n\n  <No variables>\n\n")
+	vars := slices.Clone(t.Variables)
+	slices.SortFunc(vars, func(a, b *template.Variable) int { return strings.Compare(a.Name, b.Name) })
+	def := func(v *template.Variable) string {
+		if sensitive[v.Name] {
+			return "<sensitive>"
+		}
+		return v.Default
+	}
+	if len(vars) == 0 {
+		say("Variables:\n")
+		say("  <No variables>")
 	} else {
-		if len(required) > 0 {
-			fmt.Fprintf(w, "Required variables:\n\n")
-			for _, v := range required {
-				fmt.Fprintf(w, "  %s\n", v.Name)
-			}
-			fmt.Fprintln(w)
-		}
-		if len(optional) > 0 {
-			fmt.Fprintf(w, "Optional variables and their defaults:\n\n")
-			tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-			for _, v := range optional {
-				def := v.Default
-				if sensitive[v.Name] {
-					def = "<sensitive>"
+		width, required := 0, false
+		for _, v := range vars {
+			width = max(width, len(v.Name))
+			if v.Required {
+				if !required {
+					say("Required variables:\n")
+					required = true
 				}
-				fmt.Fprintf(tw, "  %s\t= %q\n", v.Name, def)
+				u.Machine("template-variable", v.Name, def(v), "1")
+				say("  " + v.Name)
 			}
-			tw.Flush()
-			fmt.Fprintln(w)
+		}
+		if required {
+			say("")
+		}
+		say("Optional variables and their defaults:\n")
+		for _, v := range vars {
+			if !v.Required {
+				u.Machine("template-variable", v.Name, def(v), "0")
+				say(fmt.Sprintf("  %-*s = %s", width, v.Name, def(v)))
+			}
 		}
 	}
-	fmt.Fprintf(w, "Builders:\n\n")
-	if len(t.Builders) == 0 {
-		fmt.Fprintf(w, "  <No builders>\n")
+	say("")
+	say("Builders:\n")
+	builders := slices.Clone(t.Builders)
+	slices.SortFunc(builders, func(a, b *template.Builder) int { return strings.Compare(a.Name, b.Name) })
+	if len(builders) == 0 {
+		say("  <No builders>")
 	}
-	for _, b := range t.Builders {
-		if b.Name == b.Type {
-			fmt.Fprintf(w, "  %s\n", b.Name)
-		} else {
-			fmt.Fprintf(w, "  %s (%s)\n", b.Name, b.Type)
+	width := 0
+	for _, b := range builders {
+		width = max(width, len(b.Name))
+	}
+	for _, b := range builders {
+		line := fmt.Sprintf("  %-*s", width, b.Name)
+		if b.Name != b.Type {
+			line += " (" + b.Type + ")"
 		}
+		u.Machine("template-builder", b.Name, b.Type)
+		say(line)
 	}
-	fmt.Fprintf(w, "\nProvisioners:\n\n")
+	say("")
+	say("Provisioners:\n")
 	if len(t.Provisioners) == 0 {
-		fmt.Fprintf(w, "  <No provisioners>\n")
+		say("  <No provisioners>")
 	}
 	for _, p := range t.Provisioners {
-		fmt.Fprintf(w, "  %s%s\n", p.Type, scope(p.Only, p.Except))
+		u.Machine("template-provisioner", p.Type)
+		say("  " + p.Type)
 	}
-	if p := t.ErrorCleanupProvisioner; p != nil {
-		fmt.Fprintf(w, "\nError cleanup provisioner:\n\n  %s\n", p.Type)
-	}
-	fmt.Fprintf(w, "\nPost-processors:\n\n")
-	if len(t.PostProcessors) == 0 {
-		fmt.Fprintf(w, "  <No post-processors>\n")
-	}
-	for i, seq := range t.PostProcessors {
-		names := make([]string, len(seq))
-		for j, pp := range seq {
-			names[j] = pp.Type
-			if pp.Name != pp.Type {
-				names[j] += " (" + pp.Name + ")"
-			}
-			names[j] += scope(pp.Only, pp.Except)
-		}
-		fmt.Fprintf(w, "  %d: %s\n", i, strings.Join(names, " -> "))
-	}
-	return 0
+	say("\nNote: If your build names contain user variables or template\n" +
+		"functions such as 'timestamp', these are processed at build time,\n" +
+		"and therefore only show in their raw form here.")
 }
 
 // describedFrom says where a component comes from, for describe: the
@@ -272,16 +285,6 @@ func describedFrom(args []string) string {
 		return "builtin, " + args[2]
 	}
 	return args[0]
-}
-
-func scope(only, except []string) string {
-	switch {
-	case len(only) > 0:
-		return " [only: " + strings.Join(only, ", ") + "]"
-	case len(except) > 0:
-		return " [except: " + strings.Join(except, ", ") + "]"
-	}
-	return ""
 }
 
 const describeHelp = `Describes a component's configuration, as its plugin advertises it: the

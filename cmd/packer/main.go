@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/suggest"
+	"github.com/packer-stdio/packer/internal/ui"
 )
 
 // Version is packer's version. Release builds may set it with -ldflags.
@@ -59,6 +60,7 @@ func packerMain() int {
 const exitUnknownCommand = 127
 
 func run(e *env, args []string) int {
+	args = moveMachineReadable(args)
 	if len(args) == 0 {
 		usage(e.stderr)
 		return exitUnknownCommand
@@ -77,6 +79,25 @@ func run(e *env, args []string) int {
 		return exitUnknownCommand
 	}
 	return cmd.run(e, args[1:])
+}
+
+// moveMachineReadable lets -machine-readable stand anywhere, as Packer's
+// global flag does: one given before the command is moved after it, where
+// the commands that print machine-readable output read it.
+func moveMachineReadable(args []string) []string {
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			break // the command
+		}
+		if a == "-machine-readable" || a == "--machine-readable" {
+			rest := without(args, i)
+			if len(rest) == 0 {
+				return rest
+			}
+			return append([]string{rest[0], a}, rest[1:]...)
+		}
+	}
+	return args
 }
 
 // lookupCommand returns the command called name, or says on stderr that
@@ -132,11 +153,22 @@ func usage(w io.Writer) {
 
 func runVersion(e *env, args []string) int {
 	fs := newFlagSet(e, "version", "", "Prints the version of packer.")
+	machine := fs.Bool("machine-readable", false, "print machine-readable output")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return fs.fail("takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	if *machine {
+		// Packer's lines: version, version-prerelease, version-commit.
+		core, pre, _ := strings.Cut(Version, "-")
+		u := ui.New(ui.Options{Stdout: e.stdout, Stderr: e.stderr, MachineReadable: true}).Build("")
+		u.Machine("version", core)
+		u.Machine("version-prelease", pre)
+		u.Machine("version-commit", "")
+		u.Plain("Packer v"+Version, false)
+		return 0
 	}
 	fmt.Fprintf(e.stdout, "Packer v%s\n", Version)
 	return 0

@@ -327,6 +327,13 @@ func (e *ConfigError) Unwrap() error { return e.err }
 // runBuild runs one build from start to finish.
 func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 	res.Name = b.Name
+	defer func() {
+		if res.Err != nil {
+			// The whole chain, through every layer, for a bug report;
+			// people see its Cause.
+			r.Logf("build %q failed: %v", b.Name, res.Err)
+		}
+	}()
 	ui := r.o.UI(b.Name)
 	defer ui.Close()
 	var cleanup []func()
@@ -381,6 +388,13 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 	ui.Say(fmt.Sprintf("Running builder: %s", b.Builder.Name))
 	art, err := builder.inst.Run(ctx)
 	if err != nil {
+		if failed := hook.firstFailure(); failed != nil && ctx.Err() == nil {
+			// The builder failed because a provisioner did: its error,
+			// which crossed the builder's process as text, says less than
+			// the provisioner's own.
+			r.Logf("build %q: builder failed after a provisioner did: %v", b.Name, err)
+			err = failed
+		}
 		res.Err = fmt.Errorf("build %q: %w", b.Name, err)
 		if art != nil { // finished despite a cancel: nothing made is lost
 			res.Artifacts = append(res.Artifacts, art)
@@ -483,6 +497,17 @@ type provisionHook struct {
 	ui          UI
 	provs       []*prepared
 	cleanupProv *prepared
+	mu          sync.Mutex
+	// failed is the first provisioner failure, the cause of a builder's
+	// failure that follows it.
+	failed error
+}
+
+// firstFailure returns the first provisioner failure, if any.
+func (h *provisionHook) firstFailure() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failed
 }
 
 func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communicator, data map[string]any) error {
@@ -493,6 +518,11 @@ func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communic
 	for i, p := range h.provs {
 		spec := h.b.Provisioners[i]
 		if err := h.provision(ctx, spec, p, comm, data); err != nil {
+			h.mu.Lock()
+			if h.failed == nil {
+				h.failed = err
+			}
+			h.mu.Unlock()
 			if h.cleanupProv != nil && h.r.o.OnError != "abort" {
 				h.ui.Say("Provisioning step had errors: running the cleanup provisioner, if present...")
 				if cerr := h.provision(context.WithoutCancel(ctx), h.b.ErrorCleanup, h.cleanupProv, comm, data); cerr != nil {
@@ -547,7 +577,7 @@ func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *pre
 		timedOut := spec.Timeout > 0 && errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if timedOut {
-			err = fmt.Errorf("provisioner %q timed out after %s: %w", spec.Name, spec.Timeout, err)
+			err = &causeError{msg: fmt.Sprintf("provisioner %q timed out after %s", spec.Name, spec.Timeout), err: err}
 		}
 		if err == nil || ctx.Err() != nil {
 			break

@@ -66,6 +66,7 @@ func TestComponents(t *testing.T) {
 		"provisioner shell packer-provisioner-shell",
 		"provisioner file packer-provisioner-file",
 		"provisioner breakpoint packer-provisioner-breakpoint",
+		"provisioner sleep packer-provisioner-sleep",
 		"post-processor shell-local packer-post-processor-shell-local",
 		"post-processor manifest packer-post-processor-manifest",
 		"post-processor checksum packer-post-processor-checksum",

@@ -37,6 +37,7 @@ func TestConformance(t *testing.T) {
 			"provisioner/shell":          {"inline": []string{"echo shell"}},
 			"provisioner/file":           {"source": src, "destination": "uploaded.txt"},
 			"provisioner/breakpoint":     {"disable": true},
+			"provisioner/sleep":          {"duration": "10ms"},
 			"post-processor/shell-local": {"inline": []string{"echo post"}},
 			"post-processor/manifest":    {"output": filepath.Join(dir, "manifest.json")},
 			"post-processor/checksum":    {"output": filepath.Join(dir, "{{.ChecksumType}}.sum")},

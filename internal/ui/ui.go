@@ -46,7 +46,7 @@ type Console struct {
 	mu     sync.Mutex // one line at a time
 	askMu  sync.Mutex // one question at a time
 	stdin  *bufio.Reader
-	colors int
+	colors map[string]string // build name -> its colour, for its whole life
 }
 
 // New returns a Console.
@@ -57,7 +57,7 @@ func New(o Options) *Console {
 	if o.Mask == nil {
 		o.Mask = func(s string) string { return s }
 	}
-	c := &Console{o: o}
+	c := &Console{o: o, colors: map[string]string{}}
 	if o.Stdin != nil {
 		c.stdin = bufio.NewReader(o.Stdin)
 	}
@@ -75,13 +75,39 @@ const (
 )
 
 // Build returns the UI for the build (or "target") named name. An empty name
-// gives an unprefixed UI for packer's own messages.
+// gives an unprefixed UI for packer's own messages. A build keeps the colour
+// it got first, in every UI returned for it: the palette is dealt out in
+// the order builds first ask, which is their sorted order when the caller
+// asks for every build up front (see [Console.Assign]).
 func (c *Console) Build(name string) *BuildUI {
 	c.mu.Lock()
-	color := palette[c.colors%len(palette)]
-	c.colors++
+	color := c.colorOf(name)
 	c.mu.Unlock()
 	return &BuildUI{c: c, name: name, color: color, bars: map[string]*pb.ProgressBar{}}
+}
+
+// Assign gives each build its colour now, in the order given, as Packer
+// colours builds by their position in the run.
+func (c *Console) Assign(names ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		c.colorOf(n)
+	}
+}
+
+// colorOf returns name's colour, dealing it the next one of the palette the
+// first time. c.mu is held.
+func (c *Console) colorOf(name string) string {
+	if name == "" {
+		return bold
+	}
+	color, ok := c.colors[name]
+	if !ok {
+		color = palette[len(c.colors)%len(palette)]
+		c.colors[name] = color
+	}
+	return color
 }
 
 // BuildUI is one build's view of the console. It implements host.UI.
@@ -100,16 +126,25 @@ func (u *BuildUI) line(w io.Writer, marker, msg string, isErr bool) {
 	c := u.c
 	msg = c.o.Mask(msg)
 	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+	if marker != "" {
+		msg = strings.TrimRight(msg, "\n")
+	} // a plain message is kept whole, as Packer's Say prints "Variables:\n": a title and a blank line
+	for _, l := range strings.Split(msg, "\n") {
 		if c.o.Timestamps {
 			b.WriteString(c.o.Now().Format(time.RFC3339))
 			b.WriteString(": ") // Packer's -timestamp-ui layout
 		}
 		prefix := marker
-		if u.name != "" {
+		if u.name != "" && marker != "" {
 			prefix += " " + u.name + ":"
 		}
 		switch {
+		case prefix == "" && c.o.Color && isErr:
+			b.WriteString(red + l + reset)
+		case prefix == "" && c.o.Color && l != "":
+			b.WriteString(u.color + l + reset)
+		case prefix == "":
+			b.WriteString(l) // a plain line, as it is
 		case c.o.Color && isErr:
 			b.WriteString(red + prefix + " " + l + reset)
 		case c.o.Color && marker == "==>":
@@ -144,6 +179,26 @@ func (u *BuildUI) Message(msg string) {
 	u.line(u.c.o.Stdout, "   ", msg, false)
 }
 
+// Plain shows msg as it is, without the "==> name:" prefix, on stdout (on
+// stderr when isErr, in red on a terminal; otherwise in the build's colour):
+// the summary's "Build 'name' finished" and "--> name: artifact" lines.
+// Every line of msg is masked.
+func (u *BuildUI) Plain(msg string, isErr bool) {
+	if u.c.o.MachineReadable {
+		kind := "say"
+		if isErr {
+			kind = "error"
+		}
+		u.c.machine("", "ui", kind, msg) // untargeted, as Packer prints it
+		return
+	}
+	w := u.c.o.Stdout
+	if isErr {
+		w = u.c.o.Stderr
+	}
+	u.line(w, "", msg, isErr)
+}
+
 // Error shows an error line on stderr.
 func (u *BuildUI) Error(msg string) {
 	if u.c.o.MachineReadable {
@@ -156,11 +211,15 @@ func (u *BuildUI) Error(msg string) {
 // Machine prints a machine-readable line when that mode is on, and nothing
 // otherwise, as Packer does.
 func (u *BuildUI) Machine(typ string, data ...string) {
-	c := u.c
+	u.c.machine(u.name, typ, data...)
+}
+
+// machine prints one machine-readable line for target.
+func (c *Console) machine(target, typ string, data ...string) {
 	if !c.o.MachineReadable {
 		return
 	}
-	fields := []string{fmt.Sprint(c.o.Now().Unix()), escape(u.name), escape(typ)}
+	fields := []string{fmt.Sprint(c.o.Now().Unix()), escape(target), escape(typ)}
 	for _, d := range data {
 		fields = append(fields, escape(c.o.Mask(d)))
 	}

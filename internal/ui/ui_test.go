@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,28 @@ func TestAsk(t *testing.T) {
 	noInput := ui.New(ui.Options{Stdout: &stdout, Stderr: &stdout}).Build("web")
 	if _, err := noInput.Ask(context.Background(), "?"); !errors.Is(err, protocol.ErrUnsupported) {
 		t.Errorf("Ask without input: %v; want ErrUnsupported", err)
+	}
+}
+
+// TestColourPerBuild: a build keeps its colour in every UI made for it, and
+// builds are dealt the palette in the order they were assigned.
+func TestColourPerBuild(t *testing.T) {
+	var stdout strings.Builder
+	c := ui.New(ui.Options{Stdout: &stdout, Stderr: io.Discard, Color: true})
+	c.Assign("alpha", "beta")
+	c.Build("beta").Say("1")
+	c.Build("").Say("own")
+	c.Build("alpha").Say("2")
+	c.Build("beta").Plain("Build 'beta' finished.", false)
+	c.Build("alpha").Plain("--> alpha: artifact", false)
+	c.Build("").Plain("", false)
+	want := "\x1b[1;36m==> beta: 1\x1b[0m\n" +
+		"\x1b[1m==> own\x1b[0m\n" +
+		"\x1b[1;32m==> alpha: 2\x1b[0m\n" +
+		"\x1b[1;36mBuild 'beta' finished.\x1b[0m\n" +
+		"\x1b[1;32m--> alpha: artifact\x1b[0m\n" +
+		"\n"
+	if diff := cmp.Diff(want, stdout.String()); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 }
