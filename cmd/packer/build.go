@@ -107,7 +107,8 @@ run; a second Ctrl-C kills the plugins at once.
 
 Environment: PACKER_LOG=1 writes the log (packer's and every plugin's stderr)
 to stderr, PACKER_LOG_PATH=FILE to a file instead; PACKER_RPC_TRACE=FILE
-records every protocol message.`
+records every protocol message; PACKER_NO_COLOR or NO_COLOR (any value)
+turns colours off.`
 
 func runBuild(e *env, args []string) int {
 	fs := newFlagSet(e, "build", "TEMPLATE", buildHelp)
@@ -199,7 +200,7 @@ func runBuild(e *env, args []string) int {
 	}
 	console := ui.New(ui.Options{
 		Stdout: e.stdout, Stderr: e.stderr, Stdin: askIn,
-		Color:           *color && stdoutTTY && !*machine,
+		Color:           *color && stdoutTTY && !*machine && e.getenv("PACKER_NO_COLOR") == "" && e.getenv("NO_COLOR") == "",
 		Timestamps:      *timestamps,
 		MachineReadable: *machine,
 		Progress:        isTerminal(e.stderr) && !*machine,
@@ -223,6 +224,15 @@ func runBuild(e *env, args []string) int {
 	stopSignals := handleSignals(console.Build(""), cancel, runner)
 	defer stopSignals()
 
+	// Each build keeps one colour, dealt in the order builds run.
+	var names []string
+	for _, b := range builds {
+		names = append(names, b.Name)
+	}
+	for _, f := range failed {
+		names = append(names, f.Name)
+	}
+	console.Assign(names...)
 	// A build that could not be planned fails on its own (report says
 	// why); the others run.
 	start := time.Now()
