@@ -159,7 +159,8 @@ func runBuild(e *env, args []string) int {
 		return 1
 	}
 	defer closeLog()
-	logw = masker.Writer(logw)
+	logw = masker.Writer(logw) // the header too: -var can carry secrets
+	logHeader(logw, e.args)
 	var traceMask func(string) string // nil records the bytes exactly as sent
 	if len(t.SensitiveVariables) > 0 {
 		traceMask = masker.Mask

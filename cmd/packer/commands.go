@@ -104,6 +104,7 @@ func runValidate(e *env, args []string) int {
 	}
 	defer closeLog()
 	mlog := masker.Writer(logw)
+	logHeader(mlog, e.args)
 	defer mlog.Close()
 	stderr := masker.Writer(e.stderr)
 	defer stderr.Close()

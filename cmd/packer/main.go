@@ -24,6 +24,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// args is the command line after "packer", for the log's header.
+	args []string
 }
 
 type command struct {
@@ -52,7 +54,7 @@ func main() {
 
 // packerMain is main without the exit, for testscript.
 func packerMain() int {
-	return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, args: os.Args[1:]}, os.Args[1:])
 }
 
 // exitUnknownCommand is the status of an unknown or missing command, as

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,8 +218,16 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		Capabilities: protocol.HostCapabilities{Ask: r.o.AskCapable, Progress: true},
 	})
 	if err != nil {
+		r.Logf("plugin %s did not start: %v", name, err)
 		return nil, err
 	}
+	info := p.Info()
+	var comps []string
+	for _, c := range info.Components {
+		comps = append(comps, c.Type+" "+c.Name)
+	}
+	r.Logf("plugin %s: handshake done: %s %s, protocol version %d, components: %s",
+		name, info.Plugin.Name, info.Plugin.Version, info.ProtocolVersion, strings.Join(comps, ", "))
 	r.mu.Lock()
 	r.plugins[p] = struct{}{}
 	killed = r.killed
@@ -235,6 +244,8 @@ func (r *Runner) release(p *host.Plugin) {
 	}
 	if err := p.Close(); err != nil {
 		r.Logf("closing plugin: %v", err)
+	} else {
+		r.Logf("plugin %s exited after shutdown", p.Info().Plugin.Name)
 	}
 	r.mu.Lock()
 	delete(r.plugins, p)
@@ -386,7 +397,9 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 	keep(builder)
 
 	ui.Say(fmt.Sprintf("Running builder: %s", b.Builder.Name))
+	r.Logf("build %q: calling builder/run on %s", b.Name, b.Builder.Name)
 	art, err := builder.inst.Run(ctx)
+	r.Logf("build %q: builder/run returned: %v", b.Name, errOrOK(err))
 	if err != nil {
 		if failed := hook.firstFailure(); failed != nil && ctx.Err() == nil {
 			// The builder failed because a provisioner did: its error,
@@ -407,6 +420,14 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 	}
 	res.Artifacts, res.Err = r.postProcess(ctx, b, ui, builder, art, pps)
 	return res
+}
+
+// errOrOK is err for a log line, or "ok".
+func errOrOK(err error) any {
+	if err == nil {
+		return "ok"
+	}
+	return err
 }
 
 // made is an artifact with the plugin process that can destroy it.
@@ -436,7 +457,9 @@ func (r *Runner) postProcess(ctx context.Context, b *Build, ui UI, builder *prep
 		for i, p := range seq {
 			spec := b.PostProcessors[si][i]
 			ui.Say(fmt.Sprintf("Running post-processor: %s", spec.Name))
+			r.Logf("build %q: calling post-processor/post-process on %s", b.Name, spec.Name)
 			next, ppKeep, force, err := p.inst.PostProcess(ctx, *prior.art)
+			r.Logf("build %q: post-processor/post-process on %s returned: %v", b.Name, spec.Name, errOrOK(err))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("post-processor %q: %w", spec.Name, err))
 				prior = made{}
@@ -573,7 +596,9 @@ func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *pre
 		if spec.Timeout > 0 {
 			pctx, cancel = context.WithTimeout(ctx, spec.Timeout)
 		}
+		h.r.Logf("build %q: calling provisioner/provision on %s", h.b.Name, spec.Name)
 		err = inst.Provision(pctx, comm, data)
+		h.r.Logf("build %q: provisioner/provision on %s returned: %v", h.b.Name, spec.Name, errOrOK(err))
 		timedOut := spec.Timeout > 0 && errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if timedOut {
