@@ -407,7 +407,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 	var errs []error
 	bctx := tctx.ForBuild(tb)
 	b := &build.Build{Name: tb.Name}
-	c, err := resolve(catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Config, bctx)
+	c, err := resolve(t, catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Config, bctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -416,7 +416,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 		if tp.Skip(tb.Name) {
 			continue
 		}
-		p, err := provisioner(catalog, tp, tb.Name, bctx)
+		p, err := provisioner(t, catalog, tp, tb.Name, bctx)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -424,7 +424,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 		b.Provisioners = append(b.Provisioners, p)
 	}
 	if tp := t.ErrorCleanupProvisioner; tp != nil {
-		p, err := provisioner(catalog, tp, tb.Name, bctx)
+		p, err := provisioner(t, catalog, tp, tb.Name, bctx)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -443,7 +443,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 			if slices.Contains(except, tp.Name) {
 				break
 			}
-			c, err := resolve(catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Config, bctx)
+			c, err := resolve(t, catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Config, bctx)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -469,9 +469,9 @@ func hasPostProcessor(t *template.Template, name string) bool {
 	return false
 }
 
-func provisioner(catalog *catalog, tp *template.Provisioner, buildName string, bctx *template.Context) (*build.Provisioner, error) {
+func provisioner(t *template.Template, catalog *catalog, tp *template.Provisioner, buildName string, bctx *template.Context) (*build.Provisioner, error) {
 	raw := tp.ConfigFor(buildName)
-	c, err := resolve(catalog, protocol.TypeProvisioner, tp.Type, tp.Key, raw, bctx)
+	c, err := resolve(t, catalog, protocol.TypeProvisioner, tp.Type, tp.Key, raw, bctx)
 	if err != nil {
 		return nil, err
 	}
@@ -492,7 +492,7 @@ func provisioner(catalog *catalog, tp *template.Provisioner, buildName string, b
 }
 
 // resolve finds the plugin of a component and renders its configuration.
-func resolve(catalog *catalog, typ, name, key string, raw map[string]any, bctx *template.Context) (build.Component, error) {
+func resolve(t *template.Template, catalog *catalog, typ, name, key string, raw map[string]any, bctx *template.Context) (build.Component, error) {
 	cmd, component, err := catalog.command(typ, name)
 	if err != nil {
 		return build.Component{}, fmt.Errorf("%s: %w", key, err)
@@ -501,7 +501,13 @@ func resolve(catalog *catalog, typ, name, key string, raw map[string]any, bctx *
 	if err != nil {
 		return build.Component{}, err
 	}
-	return build.Component{Type: typ, Name: name, Args: cmd, Component: component, Config: cfg}, nil
+	locate := func(pointer string) string {
+		if pos := t.Locate(key, pointer); pos.IsValid() {
+			return fmt.Sprintf("%s:%s", t.Path, pos)
+		}
+		return ""
+	}
+	return build.Component{Type: typ, Name: name, Args: cmd, Component: component, Config: cfg, Locate: locate}, nil
 }
 
 func isTerminal(v any) bool {

@@ -126,8 +126,18 @@ func runValidate(e *env, args []string) int {
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(stderr, "Template validation failed:\n%v\n", err)
+	if len(errs) > 0 {
+		// A provisioner or post-processor of several builds is rejected
+		// once per build, with the same lines: say each once.
+		var lines []string
+		for _, e := range errs {
+			for _, l := range strings.Split(e.Error(), "\n") {
+				if !slices.Contains(lines, l) {
+					lines = append(lines, l)
+				}
+			}
+		}
+		fmt.Fprintf(stderr, "Template validation failed:\n%s\n", strings.Join(lines, "\n"))
 		return 1
 	}
 	fmt.Fprintln(e.stdout, "The configuration is valid.")
@@ -151,7 +161,12 @@ func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, s
 		fmt.Fprintf(stderr, "Warning (%s %s, build %s): %s\n", c.Type, c.Name, b.Name, w)
 	}
 	if err != nil {
-		return fmt.Errorf("build %q: %w", b.Name, build.PrepareError(c, err))
+		err = build.PrepareError(c, build.SchemaKeys(p.Components(), c.Type, c.Component), err)
+		var ce *build.ConfigError
+		if errors.As(err, &ce) {
+			return err // its lines point at the template
+		}
+		return fmt.Errorf("build %q: %w", b.Name, err)
 	}
 	return nil
 }

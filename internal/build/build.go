@@ -8,6 +8,9 @@
 package build
 
 import (
+	"encoding/json"
+	"github.com/packer-stdio/packer/internal/suggest"
+
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +40,11 @@ type Component struct {
 	Component string
 	// Config is the rendered configuration.
 	Config map[string]any
+	// Locate, if not nil, says where in the template the configuration
+	// key at a JSON Pointer is written, as "file:line:col" (or "" when it
+	// cannot tell), so that a rejected configuration points at the
+	// template. The front end that read the template provides it.
+	Locate func(pointer string) string
 }
 
 // Provisioner is a provisioner of one build, with its template options.
@@ -282,8 +290,9 @@ func (r *Runner) prepare(ctx context.Context, b *Build, c Component, ui UI, hook
 		ui.Say(fmt.Sprintf("Warning (%s %s): %s", c.Type, c.Name, w))
 	}
 	if err != nil {
+		keys := SchemaKeys(p.Components(), c.Type, c.Component)
 		r.release(p)
-		return nil, PrepareError(c, err)
+		return nil, PrepareError(c, keys, err)
 	}
 	return &prepared{c: c, plugin: p, inst: inst}, nil
 }
@@ -307,23 +316,78 @@ func ServedName(served []protocol.Component, c Component) string {
 	return c.Component
 }
 
-// PrepareError describes an error from preparing c, listing every
-// configuration error with its key when the plugin rejected the
-// configuration (the error is then a *ConfigError).
-func PrepareError(c Component, err error) error {
+// PrepareError describes an error from preparing c. When the plugin
+// rejected the configuration, the result is a *ConfigError with a line per
+// problem, each pointing at the template where c.Locate can tell:
+//
+//	template.json:7:5: builder "file": /taget: unknown key (did you mean "target"?)
+//
+// keys are the configuration keys the component accepts (its schema's
+// properties, see [SchemaKeys]): a key at fault that is not one of them
+// gets the nearest one as a suggestion.
+func PrepareError(c Component, keys []string, err error) error {
 	errs := host.ConfigErrors(err)
 	if len(errs) == 0 {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
-	msg := fmt.Sprintf("%s %q has an invalid configuration:", c.Type, c.Name)
+	var lines []string
 	for _, e := range errs {
-		if e.Path != "" {
-			msg += fmt.Sprintf("\n  * %s: %s", e.Path, e.Message)
-		} else {
-			msg += "\n  * " + e.Message
+		line := fmt.Sprintf("%s %q: ", c.Type, c.Name)
+		if c.Locate != nil {
+			if at := c.Locate(e.Path); at != "" {
+				line = at + ": " + line
+			}
 		}
+		if e.Path != "" {
+			line += e.Path + ": "
+		}
+		line += e.Message
+		if s := suggestKey(e.Path, keys); s != "" {
+			line += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		lines = append(lines, line)
 	}
-	return &ConfigError{msg: msg, err: err}
+	return &ConfigError{msg: strings.Join(lines, "\n"), err: err}
+}
+
+// suggestKey returns the accepted key nearest to the top-level key at
+// pointer, when that key is not accepted itself.
+func suggestKey(pointer string, keys []string) string {
+	key, _, _ := strings.Cut(strings.TrimPrefix(pointer, "/"), "/")
+	if key == "" || pointer == "" || slices.Contains(keys, key) {
+		return ""
+	}
+	s, ok := suggest.Closest(key, keys)
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// SchemaKeys returns the top-level configuration keys a plugin's
+// component accepts: the properties of its configuration schema, less the
+// packer_* keys packer itself sends.
+func SchemaKeys(served []protocol.Component, typ, name string) []string {
+	for _, c := range served {
+		if c.Type != typ || c.Name != name {
+			continue
+		}
+		var schema struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		if json.Unmarshal(c.ConfigSchema, &schema) != nil {
+			return nil
+		}
+		var keys []string
+		for k := range schema.Properties {
+			if !strings.HasPrefix(k, "packer_") {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	return nil
 }
 
 // ConfigError is a component's configuration rejected in prepare.
@@ -355,46 +419,38 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 	}()
 	keep := func(p *prepared) { cleanup = append(cleanup, func() { r.release(p.plugin) }) }
 
-	// Prepare everything before anything runs, as Packer does.
-	provs := make([]*prepared, len(b.Provisioners))
-	for i, pv := range b.Provisioners {
-		p, err := r.prepare(ctx, b, pv.Component, ui, nil)
+	// Prepare everything before anything runs, as Packer does, and report
+	// every component's errors at once, as validate does.
+	var prepErrs []error
+	prep := func(c Component, hook host.Hook) *prepared {
+		p, err := r.prepare(ctx, b, c, ui, hook)
 		if err != nil {
-			res.Err = err
-			return res
+			prepErrs = append(prepErrs, err)
+			return nil
 		}
 		keep(p)
-		provs[i] = p
+		return p
+	}
+	provs := make([]*prepared, len(b.Provisioners))
+	for i, pv := range b.Provisioners {
+		provs[i] = prep(pv.Component, nil)
 	}
 	var cleanupProv *prepared
 	if b.ErrorCleanup != nil {
-		p, err := r.prepare(ctx, b, b.ErrorCleanup.Component, ui, nil)
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		keep(p)
-		cleanupProv = p
+		cleanupProv = prep(b.ErrorCleanup.Component, nil)
 	}
 	pps := make([][]*prepared, len(b.PostProcessors))
 	for i, seq := range b.PostProcessors {
 		for _, pp := range seq {
-			p, err := r.prepare(ctx, b, pp.Component, ui, nil)
-			if err != nil {
-				res.Err = err
-				return res
-			}
-			keep(p)
-			pps[i] = append(pps[i], p)
+			pps[i] = append(pps[i], prep(pp.Component, nil))
 		}
 	}
 	hook := &provisionHook{r: r, b: b, ui: ui, provs: provs, cleanupProv: cleanupProv}
-	builder, err := r.prepare(ctx, b, b.Builder, ui, hook)
-	if err != nil {
-		res.Err = err
+	builder := prep(b.Builder, hook)
+	if len(prepErrs) > 0 {
+		res.Err = errors.Join(prepErrs...)
 		return res
 	}
-	keep(builder)
 
 	ui.Say(fmt.Sprintf("Running builder: %s", b.Builder.Name))
 	r.Logf("build %q: calling builder/run on %s", b.Name, b.Builder.Name)
@@ -581,7 +637,7 @@ func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *pre
 				h.ui.Say(fmt.Sprintf("Warning (provisioner %s): %s", spec.Name, w))
 			}
 			if err != nil {
-				return PrepareError(c, err)
+				return PrepareError(c, SchemaKeys(p.plugin.Components(), c.Type, c.Component), err)
 			}
 			inst = i
 		}

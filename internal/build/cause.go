@@ -23,21 +23,24 @@ func Cause(err error) string {
 	if err == nil {
 		return ""
 	}
-	var ce *causeError
-	if errors.As(err, &ce) {
-		return ce.msg
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch e := e.(type) {
+		case *causeError:
+			return e.msg
+		case *ConfigError:
+			return e.msg // its lines point at the template
+		case interface{ Unwrap() []error }:
+			var causes []string
+			for _, je := range e.Unwrap() {
+				if c := Cause(je); c != "" {
+					causes = append(causes, c)
+				}
+			}
+			return strings.Join(causes, "\n")
+		}
 	}
 	if errors.Is(err, protocol.ErrCancelled) || errors.Is(err, context.Canceled) {
 		return Cancelled
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var causes []string
-		for _, e := range j.Unwrap() {
-			if c := Cause(e); c != "" {
-				causes = append(causes, c)
-			}
-		}
-		return strings.Join(causes, "\n")
 	}
 	pe := innermostPluginError(err)
 	if pe == nil {

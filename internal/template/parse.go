@@ -45,6 +45,10 @@ type Template struct {
 	// PostProcessors are sequences; each sequence runs in order on the
 	// artifact of every build.
 	PostProcessors [][]*PostProcessor
+
+	// root and src are the parsed document, for Locate.
+	root *node
+	src  *source
 }
 
 // Variable is one declared user variable.
@@ -155,6 +159,7 @@ func Parse(r io.Reader, path string) (*Template, error) {
 	if err := p.errs.err(); err != nil {
 		return nil, err
 	}
+	t.root, t.src = root, src
 	return t, nil
 }
 

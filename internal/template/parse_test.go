@@ -118,6 +118,7 @@ func TestParse(t *testing.T) {
 			opts := cmp.Options{
 				ignorePlace,
 				cmpopts.IgnoreFields(template.Template{}, "Path", "Dir"),
+				cmpopts.IgnoreUnexported(template.Template{}),
 				cmpopts.IgnoreFields(template.Provisioner{}, "Key", "Pos"),
 				cmpopts.IgnoreFields(template.PostProcessor{}, "Key", "Pos"),
 			}
