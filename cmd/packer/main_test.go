@@ -35,6 +35,7 @@ import (
 //     into DIR under NAME, where discovery finds it.
 var helperPlugins = map[string]func(){
 	"packer-builder-crash":     crashBuilder,
+	"packer-builder-nohook":    noHookBuilder,
 	"packer-provisioner-probe": probeProvisioner,
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
@@ -298,6 +299,21 @@ func (c *crash) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Ar
 
 func crashBuilder() {
 	pluginkit.RegisterBuilder("crash", new(crash))
+	pluginkit.Serve()
+}
+
+// noHook is a builder that makes an artifact without ever running the
+// provisioning hook.
+type noHook struct{ config noConfig }
+
+func (b *noHook) Config() any                { return &b.config }
+func (b *noHook) Prepare() ([]string, error) { return nil, nil }
+func (b *noHook) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Artifact, error) {
+	return &pluginkit.BasicArtifact{BuilderIDValue: "test.nohook", IDValue: "x", StringValue: "made without provisioning"}, nil
+}
+
+func noHookBuilder() {
+	pluginkit.RegisterBuilder("nohook", new(noHook))
 	pluginkit.Serve()
 }
 

@@ -470,6 +470,9 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 		}
 		return res
 	}
+	if len(b.Provisioners) > 0 && !hook.provisioned() {
+		ui.Error(fmt.Sprintf("Warning: builder %s never ran the provisioning hook, so the %d provisioner(s) of this build did not run", b.Builder.Name, len(b.Provisioners)))
+	}
 	if art == nil {
 		ui.Say("Builder produced no artifact")
 		return res
@@ -580,6 +583,15 @@ type provisionHook struct {
 	// failed is the first provisioner failure, the cause of a builder's
 	// failure that follows it.
 	failed error
+	// ran is set once the builder runs the provisioning hook.
+	ran bool
+}
+
+// provisioned reports whether the builder ran the provisioning hook.
+func (h *provisionHook) provisioned() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ran
 }
 
 // firstFailure returns the first provisioner failure, if any.
@@ -594,6 +606,9 @@ func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communic
 		h.r.Logf("build %q: ignoring hook %q", h.b.Name, name)
 		return nil
 	}
+	h.mu.Lock()
+	h.ran = true
+	h.mu.Unlock()
 	for i, p := range h.provs {
 		spec := h.b.Provisioners[i]
 		if err := h.provision(ctx, spec, p, comm, data); err != nil {
