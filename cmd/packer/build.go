@@ -89,6 +89,9 @@ func loadTemplate(e *env, fs *flagSet, vars *varFlags) (*template.Template, *tem
 	if err := t.CheckVersion(Version); err != nil {
 		return nil, nil, err
 	}
+	if _, warning := template.UndeclaredVars(t, vars.vars); warning != "" {
+		fmt.Fprintf(e.stderr, "Warning: %s\n", warning)
+	}
 	ctx := template.NewContext(t, Version, time.Now())
 	uv, err := ctx.ResolveVariables(t, vars.vars, vars.files, e.getenv)
 	if err != nil {

@@ -23,8 +23,9 @@ func ResolveVariables(t *Template, cliVars map[string]string, varFiles []string,
 //  2. each file of varFiles in order (-var-file): a JSON object of string
 //     values; keys it sets that t does not declare are kept, as in Packer,
 //     so that one file can serve several templates;
-//  3. cliVars (-var, the caller applies "later wins"); every key must be
-//     declared in t.
+//  3. cliVars (-var, the caller applies "later wins"). As in Packer 1.x,
+//     a name t does not declare is accepted; [UndeclaredVars] lists such
+//     names so that the caller can warn about a likely typo.
 //
 // Then every value is interpolated with c's functions plus env, which reads
 // getenv (os.Getenv when nil), and user, which may refer to another
@@ -32,7 +33,7 @@ func ResolveVariables(t *Template, cliVars map[string]string, varFiles []string,
 // interpolates values given by -var and -var-file too.
 //
 // All variables declared with a null default and not set are reported in
-// one error, as are all undeclared -var names. Errors wrap [ErrVariable],
+// one error. Errors wrap [ErrVariable],
 // or [ErrRender] for a failed interpolation.
 func (c *Context) ResolveVariables(t *Template, cliVars map[string]string, varFiles []string, getenv func(string) string) (map[string]string, error) {
 	raw := make(map[string]string)
@@ -52,18 +53,10 @@ func (c *Context) ResolveVariables(t *Template, cliVars map[string]string, varFi
 			raw[m.key] = m.val.val.(string)
 		}
 	}
-	var unknown []string
-	for _, name := range slices.Sorted(maps.Keys(cliVars)) {
-		if !declared[name] {
-			unknown = append(unknown, name)
-		}
-		raw[name] = cliVars[name]
+	for name, v := range cliVars {
+		raw[name] = v
 	}
 	var errs ErrorList
-	if len(unknown) > 0 {
-		errs = append(errs, &Error{File: t.Path, Kind: ErrVariable,
-			Msg: fmt.Sprintf("-var sets undeclared variables: %s (the template declares: %s)", strings.Join(unknown, ", "), declaredList(t))})
-	}
 	var missing []string
 	for _, v := range t.Variables {
 		if _, ok := raw[v.Name]; !ok {
@@ -111,6 +104,24 @@ func (c *Context) ResolveVariables(t *Template, cliVars map[string]string, varFi
 		return nil, err
 	}
 	return r.done, nil
+}
+
+// UndeclaredVars returns, sorted, the names in cliVars (-var) that t does
+// not declare, and a sentence for a warning that names them and the
+// declared ones; both are empty when every name is declared. Packer 1.x
+// accepts such names in JSON templates, and so does [ResolveVariables]; a
+// typo in a -var name would otherwise go unnoticed.
+func UndeclaredVars(t *Template, cliVars map[string]string) ([]string, string) {
+	var unknown []string
+	for _, name := range slices.Sorted(maps.Keys(cliVars)) {
+		if !slices.ContainsFunc(t.Variables, func(v *Variable) bool { return v.Name == name }) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil, ""
+	}
+	return unknown, fmt.Sprintf("-var sets variables the template does not declare: %s (it declares: %s)", strings.Join(unknown, ", "), declaredList(t))
 }
 
 func (c *Context) withNow() *Context {

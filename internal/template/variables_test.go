@@ -103,8 +103,6 @@ func TestResolveVariablesErrors(t *testing.T) {
 	}{
 		{name: "missing required, all named", vars: `{"a": null, "b": "x", "c": null}`, kind: template.ErrVariable,
 			want: []string{"t.json: required variables not set: a, c"}},
-		{name: "unknown -var", vars: `{"a": "x"}`, cli: map[string]string{"zz": "1", "b": "2"}, kind: template.ErrVariable,
-			want: []string{"-var sets undeclared variables: b, zz (the template declares: a)"}},
 		{name: "cycle", vars: `{"a": "{{user ` + "`b`" + `}}", "b": "{{user ` + "`c`" + `}}", "c": "{{user ` + "`a`" + `}}"}`, kind: template.ErrRender,
 			want: []string{"variables.c: at <user `a`>: error calling user: variables refer to each other in a cycle: a -> b -> c -> a"}},
 		{name: "self reference", vars: `{"a": "{{user ` + "`a`" + `}}"}`, kind: template.ErrRender,
@@ -162,5 +160,32 @@ func TestResolveVariablesUsesOSEnvByDefault(t *testing.T) {
 	}
 	if got["v"] != "from-os" {
 		t.Errorf("v = %q, want %q", got["v"], "from-os")
+	}
+}
+
+// TestUndeclaredVars: -var may set a variable the template does not declare
+// (Packer 1.x accepts it); the names come back for a warning.
+func TestUndeclaredVars(t *testing.T) {
+	tpl, err := template.Parse(strings.NewReader(`{"variables": {"a": "x"}, "builders": [{"type": "null", "name": "{{user `+"`zz`"+`}}"}]}`), "t.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := map[string]string{"zz": "1", "b": "2", "a": "y"}
+	names, msg := template.UndeclaredVars(tpl, cli)
+	if diff := cmp.Diff([]string{"b", "zz"}, names); diff != "" {
+		t.Errorf("names (-want +got):\n%s", diff)
+	}
+	if want := "-var sets variables the template does not declare: b, zz (it declares: a)"; msg != want {
+		t.Errorf("message %q, want %q", msg, want)
+	}
+	vars, err := template.ResolveVariables(tpl, cli, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "y", "b": "2", "zz": "1"}, vars); diff != "" {
+		t.Errorf("variables (-want +got):\n%s", diff)
+	}
+	if names, msg := template.UndeclaredVars(tpl, map[string]string{"a": "1"}); names != nil || msg != "" {
+		t.Errorf("declared only: %q %q", names, msg)
 	}
 }
