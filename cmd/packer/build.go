@@ -452,7 +452,8 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 				continue
 			}
 			c.Name = tp.Name
-			out = append(out, &build.PostProcessor{Component: c, KeepInputArtifact: tp.KeepInputArtifact})
+			out = append(out, &build.PostProcessor{Component: c, KeepInputArtifact: tp.KeepInputArtifact,
+				Render: renderWithBuild(bctx, tp.Key, tp.Config)})
 		}
 		if len(out) > 0 {
 			b.PostProcessors = append(b.PostProcessors, out)
@@ -483,15 +484,22 @@ func provisioner(t *template.Template, catalog *catalog, tp *template.Provisione
 		PauseBefore: tp.PauseBefore,
 		Timeout:     tp.Timeout,
 		MaxRetries:  tp.MaxRetries,
-		Render: func(data map[string]any) (map[string]any, error) {
-			cc := *bctx
-			cc.Build = data
-			if cc.Build == nil {
-				cc.Build = map[string]any{}
-			}
-			return cc.RenderConfigAt(tp.Key, raw)
-		},
+		Render:      renderWithBuild(bctx, tp.Key, raw),
 	}, nil
+}
+
+// renderWithBuild returns the function that renders the configuration raw
+// of the component at key again once the builder has shared its data, for
+// the build template function.
+func renderWithBuild(bctx *template.Context, key string, raw map[string]any) func(map[string]any) (map[string]any, error) {
+	return func(data map[string]any) (map[string]any, error) {
+		cc := *bctx
+		cc.Build = data
+		if cc.Build == nil {
+			cc.Build = map[string]any{}
+		}
+		return cc.RenderConfigAt(key, raw)
+	}
 }
 
 // resolve finds the plugin of a component and renders its configuration.

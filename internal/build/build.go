@@ -64,6 +64,11 @@ type PostProcessor struct {
 	Component
 	// KeepInputArtifact is the template's keep_input_artifact, nil if unset.
 	KeepInputArtifact *bool
+	// Render, if not nil, renders the configuration again with the data
+	// the builder shared (see Provisioner.Render) before the
+	// post-processor runs; a builder that never ran the provisioning hook
+	// shared only Packer's defaults.
+	Render func(buildData map[string]any) (map[string]any, error)
 }
 
 // Build is one build: a builder and what runs after it.
@@ -477,8 +482,83 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 		ui.Say("Builder produced no artifact")
 		return res
 	}
-	res.Artifacts, res.Err = r.postProcess(ctx, b, ui, builder, art, pps)
+	res.Artifacts, res.Err = r.postProcess(ctx, b, ui, builder, art, pps, hook.sharedData())
 	return res
+}
+
+// rerender renders p's configuration again with the data the builder
+// shared (the build template function) and, when that changes it,
+// prepares p's plugin again with the result. It returns the instance to
+// use.
+func (r *Runner) rerender(ctx context.Context, b *Build, ui UI, p *prepared, render func(map[string]any) (map[string]any, error), data map[string]any) (*host.Instance, error) {
+	if render == nil {
+		return p.inst, nil
+	}
+	cfg, err := render(data)
+	if err != nil {
+		return nil, err
+	}
+	if reflect.DeepEqual(cfg, p.c.Config) {
+		return p.inst, nil
+	}
+	c := p.c
+	c.Config = cfg
+	inst, warnings, err := p.plugin.Prepare(ctx, c.Type, c.Component, c.Config, r.packerKeys(b))
+	for _, w := range warnings {
+		ui.Say(fmt.Sprintf("Warning (%s %s): %s", c.Type, c.Name, w))
+	}
+	if err != nil {
+		return nil, PrepareError(c, SchemaKeys(p.plugin.Components(), c.Type, c.Component), err)
+	}
+	return inst, nil
+}
+
+// Packer's values for the keys of the data a builder shares (the build
+// template function) that it does not provide, as Packer's SDK fills them.
+var packerDataDefaults = map[string]any{
+	"ID":                "ERR_ID_NOT_IMPLEMENTED_BY_BUILDER",
+	"PackerHTTPIP":      "ERR_HTTP_IP_NOT_IMPLEMENTED_BY_BUILDER",
+	"PackerHTTPPort":    "ERR_HTTP_PORT_NOT_IMPLEMENTED_BY_BUILDER",
+	"PackerHTTPAddr":    "ERR_HTTP_ADDR_NOT_IMPLEMENTED_BY_BUILDER",
+	"Host":              "",
+	"Port":              "",
+	"User":              "",
+	"Password":          "",
+	"ConnType":          "",
+	"SSHPublicKey":      "",
+	"SSHPrivateKey":     "",
+	"SSHPrivateKeyFile": "",
+	"SSHAgentAuth":      "",
+	"WinRMPassword":     "",
+}
+
+// withPackerDefaults returns a copy of data in which every key of Packer's
+// shared data that data lacks, or holds null, has Packer's value, and
+// PackerRunUUID is the run's.
+func withPackerDefaults(data map[string]any, runUUID string) map[string]any {
+	out := maps.Clone(data)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range packerDataDefaults {
+		if cur, ok := out[k]; !ok || cur == nil {
+			out[k] = v
+		}
+	}
+	if cur, ok := out["PackerRunUUID"]; !ok || cur == nil {
+		out["PackerRunUUID"] = runUUID
+	}
+	return out
+}
+
+// runUUID is PACKER_RUN_UUID from the plugins' environment.
+func (r *Runner) runUUID() string {
+	for _, kv := range r.o.Env {
+		if v, ok := strings.CutPrefix(kv, "PACKER_RUN_UUID="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // errOrOK is err for a log line, or "ok".
@@ -497,7 +577,7 @@ type made struct {
 
 // postProcess runs the post-processor sequences with Packer's rules for
 // keeping and destroying intermediate artifacts.
-func (r *Runner) postProcess(ctx context.Context, b *Build, ui UI, builder *prepared, art *protocol.Artifact, pps [][]*prepared) ([]*protocol.Artifact, error) {
+func (r *Runner) postProcess(ctx context.Context, b *Build, ui UI, builder *prepared, art *protocol.Artifact, pps [][]*prepared, data map[string]any) ([]*protocol.Artifact, error) {
 	original := made{art, builder.plugin}
 	keepOriginal := len(pps) == 0
 	var out []*protocol.Artifact
@@ -517,7 +597,13 @@ func (r *Runner) postProcess(ctx context.Context, b *Build, ui UI, builder *prep
 			spec := b.PostProcessors[si][i]
 			ui.Say(fmt.Sprintf("Running post-processor: %s", spec.Name))
 			r.Logf("build %q: calling post-processor/post-process on %s", b.Name, spec.Name)
-			next, ppKeep, force, err := p.inst.PostProcess(ctx, *prior.art)
+			inst, err := r.rerender(ctx, b, ui, p, spec.Render, data)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("post-processor %q: %w", spec.Name, err))
+				prior = made{}
+				break
+			}
+			next, ppKeep, force, err := inst.PostProcess(ctx, *prior.art)
 			r.Logf("build %q: post-processor/post-process on %s returned: %v", b.Name, spec.Name, errOrOK(err))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("post-processor %q: %w", spec.Name, err))
@@ -583,8 +669,21 @@ type provisionHook struct {
 	// failed is the first provisioner failure, the cause of a builder's
 	// failure that follows it.
 	failed error
-	// ran is set once the builder runs the provisioning hook.
-	ran bool
+	// ran is set once the builder runs the provisioning hook, and data is
+	// what it shared then.
+	ran  bool
+	data map[string]any
+}
+
+// sharedData returns the data the builder passed to the provisioning hook,
+// with Packer's defaults; only the defaults when it never ran the hook.
+func (h *provisionHook) sharedData() map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.data == nil {
+		return withPackerDefaults(nil, h.r.runUUID())
+	}
+	return h.data
 }
 
 // provisioned reports whether the builder ran the provisioning hook.
@@ -606,8 +705,9 @@ func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communic
 		h.r.Logf("build %q: ignoring hook %q", h.b.Name, name)
 		return nil
 	}
+	data = withPackerDefaults(data, h.r.runUUID())
 	h.mu.Lock()
-	h.ran = true
+	h.ran, h.data = true, data
 	h.mu.Unlock()
 	for i, p := range h.provs {
 		spec := h.b.Provisioners[i]
@@ -638,27 +738,11 @@ func (h *provisionHook) provision(ctx context.Context, spec *Provisioner, p *pre
 			return ctx.Err()
 		}
 	}
-	inst := p.inst
-	if spec.Render != nil {
-		cfg, err := spec.Render(data)
-		if err != nil {
-			return fmt.Errorf("provisioner %q: %w", spec.Name, err)
-		}
-		if !reflect.DeepEqual(cfg, spec.Config) {
-			c := p.c
-			c.Config = cfg
-			i, warnings, err := p.plugin.Prepare(ctx, c.Type, c.Component, c.Config, h.r.packerKeys(h.b))
-			for _, w := range warnings {
-				h.ui.Say(fmt.Sprintf("Warning (provisioner %s): %s", spec.Name, w))
-			}
-			if err != nil {
-				return PrepareError(c, SchemaKeys(p.plugin.Components(), c.Type, c.Component), err)
-			}
-			inst = i
-		}
+	inst, err := h.r.rerender(ctx, h.b, h.ui, p, spec.Render, data)
+	if err != nil {
+		return fmt.Errorf("provisioner %q: %w", spec.Name, err)
 	}
 	h.ui.Say(fmt.Sprintf("Provisioning with %s...", spec.Name))
-	var err error
 	for attempt := 0; attempt <= spec.MaxRetries; attempt++ {
 		if attempt > 0 {
 			h.ui.Say(fmt.Sprintf("Provisioner %s failed, retrying (%d of %d)...", spec.Name, attempt, spec.MaxRetries))

@@ -254,6 +254,9 @@ func (c *Context) funcs() template.FuncMap {
 			if !ok {
 				return "", fmt.Errorf("builder %q shares no value %q (it shares: %s)", c.BuildName, name, strings.Join(slices.Sorted(maps.Keys(c.Build)), ", "))
 			}
+			if v == nil {
+				return "", nil // a null value renders empty, not "<no value>"
+			}
 			return v, nil
 		},
 		"timestamp": func() string {
