@@ -221,7 +221,6 @@ func Containers(t testing.TB, cli *client.Client, ref string) []string {
 	return ids
 }
 
-
 // Container creates and starts a container from image that stays up (the
 // builder's default: /bin/sh reading an open terminal), as user (empty: the
 // image's), labelled [Label], and removes it when the test ends. It returns
