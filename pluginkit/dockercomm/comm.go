@@ -50,6 +50,7 @@ type Comm struct {
 
 	mu      sync.Mutex
 	workdir string // "" until inspected
+	user    string // the container's configured user
 }
 
 var _ pluginkit.Communicator = (*Comm)(nil)
@@ -63,23 +64,26 @@ func New(api client.APIClient, id string, opts Options) *Comm {
 // ContainerID returns the id of the Comm's container.
 func (c *Comm) ContainerID() string { return c.container }
 
-// info inspects the container for its working directory, once it has
-// succeeded.
-func (c *Comm) info(ctx context.Context) (workdir string, err error) {
+// info inspects the container for its working directory and configured
+// user, until that succeeds once.
+func (c *Comm) info(ctx context.Context) (workdir, user string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.workdir != "" {
-		return c.workdir, nil
+		return c.workdir, c.user, nil
 	}
 	res, err := c.api.ContainerInspect(ctx, c.container, client.ContainerInspectOptions{})
 	if err != nil {
-		return "", fmt.Errorf("inspecting container %s: %w", short(c.container), err)
+		return "", "", fmt.Errorf("inspecting container %s: %w", short(c.container), err)
 	}
 	c.workdir = "/"
-	if res.Container.Config != nil && res.Container.Config.WorkingDir != "" {
-		c.workdir = res.Container.Config.WorkingDir
+	if cfg := res.Container.Config; cfg != nil {
+		if cfg.WorkingDir != "" {
+			c.workdir = cfg.WorkingDir
+		}
+		c.user = cfg.User
 	}
-	return c.workdir, nil
+	return c.workdir, c.user, nil
 }
 
 // abs resolves p against the container's working directory.
@@ -87,7 +91,7 @@ func (c *Comm) abs(ctx context.Context, p string) (string, error) {
 	if path.IsAbs(p) {
 		return path.Clean(p), nil
 	}
-	wd, err := c.info(ctx)
+	wd, _, err := c.info(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -26,8 +26,8 @@ const maxLinks = 40
 // (0755). A known size travels as a one-file tar stream through the archive
 // API, written as src is read; with size -1 the bytes are piped into an exec
 // of cat instead (a tar header needs the size first), which needs /bin/sh,
-// mkdir, cat and chmod in the container. The file is owned by root, or by the
-// container's user with Options.FixUploadOwner.
+// mkdir, cat and chmod (and chown) in the container. The file is owned by
+// root, or by the container's user with Options.FixUploadOwner.
 func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error {
 	if mode == 0 {
 		mode = 0o644
@@ -76,17 +76,26 @@ func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 	return nil
 }
 
-// uploadStream writes src of unknown size to abs through an exec of cat.
+// uploadStream writes src of unknown size to abs through an exec of cat,
+// as root; with FixUploadOwner the file is then given to the container's
+// user.
 func (c *Comm) uploadStream(ctx context.Context, abs string, src io.Reader, mode fs.FileMode) error {
-	var stderr strings.Builder
 	script := `mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"`
-	user := "0"
+	args := []string{quote(abs), fmt.Sprintf("%o", tarMode(mode))}
 	if c.opts.FixUploadOwner {
-		user = "" // the container's user
+		_, user, err := c.info(ctx)
+		if err != nil {
+			return fmt.Errorf("upload to %s: %w", abs, err)
+		}
+		if user != "" {
+			script += ` && chown "$3" "$1"`
+			args = append(args, quote(user))
+		}
 	}
-	ex := &Comm{api: c.api, container: c.container, opts: Options{User: user}}
-	status, err := ex.Start(ctx, &pluginkit.RemoteCmd{
-		Command: fmt.Sprintf("set -- %s %s; %s", quote(abs), fmt.Sprintf("%o", tarMode(mode)), script),
+	var stderr strings.Builder
+	root := &Comm{api: c.api, container: c.container, opts: Options{User: "0"}}
+	status, err := root.Start(ctx, &pluginkit.RemoteCmd{
+		Command: "set -- " + strings.Join(args, " ") + "; " + script,
 		Stdin:   src,
 		Stderr:  &stderr,
 	})
@@ -94,7 +103,7 @@ func (c *Comm) uploadStream(ctx context.Context, abs string, src io.Reader, mode
 		return fmt.Errorf("upload to %s: %w", abs, err)
 	}
 	if status != 0 {
-		return fmt.Errorf("upload to %s: cat exited %d: %s", abs, status, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("upload to %s: exited %d: %s", abs, status, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }

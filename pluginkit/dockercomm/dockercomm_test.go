@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -181,12 +182,15 @@ func TestFixUploadOwner(t *testing.T) {
 		want string
 	}{{false, "0\n"}, {true, "65534\n"}} {
 		comm := dockercomm.New(cli, id, dockercomm.Options{FixUploadOwner: tt.fix})
-		dst := "/tmp/owned-" + map[bool]string{true: "fixed", false: "root"}[tt.fix]
-		if err := comm.Upload(ctx, dst, strings.NewReader("x"), 0o644, 1); err != nil {
-			t.Fatal(err)
-		}
-		if _, got, _ := run(t, comm, "stat -c %u "+dst, nil); got != tt.want {
-			t.Errorf("fix_upload_owner %v: owner %q, want %q", tt.fix, got, tt.want)
+		for _, size := range []int64{1, -1} {
+			// /root is not writable by the container's user, nobody.
+			dst := fmt.Sprintf("/root/owned-%v-%d", tt.fix, size)
+			if err := comm.Upload(ctx, dst, strings.NewReader("x"), 0o644, size); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, _ := run(t, comm, "stat -c %u "+dst, nil); got != tt.want {
+				t.Errorf("fix_upload_owner %v, size %d: owner %q, want %q", tt.fix, size, got, tt.want)
+			}
 		}
 	}
 }
