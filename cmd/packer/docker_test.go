@@ -62,6 +62,8 @@ func TestDockerScripts(t *testing.T) {
 			"docker-waitfile":   d.waitFile,
 			"docker-rmi":        d.rmi,
 			"docker-load":       d.load,
+			"docker-registry":   d.registry,
+			"docker-pull":       d.pull,
 			"waitfile":          waitFile,
 			"noprocs":           noProcs,
 			"sigpacker":         sigPacker,
@@ -193,6 +195,28 @@ func (d *dockerCmds) load(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintln(ts.Stdout(), out.String())
 }
 
+// registry: docker-registry VAR starts an in-memory registry
+// (dockertest.Registry) for the rest of the script and sets $VAR to its
+// host:port.
+func (d *dockerCmds) registry(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: docker-registry VAR")
+	}
+	r := dockertest.StartRegistry()
+	ts.Defer(r.Close)
+	ts.Setenv(args[0], r.Host())
+}
+
+// pull: docker-pull REF pulls REF through the engine.
+func (d *dockerCmds) pull(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: docker-pull REF")
+	}
+	resp, err := d.cli.ImagePull(context.Background(), args[0], client.ImagePullOptions{})
+	ts.Check(err)
+	ts.Check(resp.Wait(context.Background()))
+}
+
 // cleanup removes the containers and images of the script id: those
 // labelled with it (made from the base image) and those in its
 // repositories.
@@ -213,6 +237,7 @@ func (d *dockerCmds) cleanup(t *testing.T, id string) {
 	for _, f := range []client.Filters{
 		make(client.Filters).Add("label", dockertest.Label+"="+id),
 		make(client.Filters).Add("reference", "packer-test-out-"+id+"*"),
+		make(client.Filters).Add("reference", "*/packer-test-out-"+id+"*"),
 	} {
 		imgs, err := d.cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: f})
 		if err != nil {

@@ -59,6 +59,7 @@ var all = []component{
 	{protocol.TypePostProcessor, "docker-tag", func() pluginkit.Configurable { return new(postprocessors.DockerTag) }},
 	{protocol.TypePostProcessor, "docker-import", func() pluginkit.Configurable { return new(postprocessors.DockerImport) }},
 	{protocol.TypePostProcessor, "docker-save", func() pluginkit.Configurable { return new(postprocessors.DockerSave) }},
+	{protocol.TypePostProcessor, "docker-push", func() pluginkit.Configurable { return new(postprocessors.DockerPush) }},
 }
 
 func (c component) register(r *pluginkit.Server) {

@@ -75,6 +75,7 @@ func TestComponents(t *testing.T) {
 		"post-processor docker-tag packer-post-processor-docker-tag",
 		"post-processor docker-import packer-post-processor-docker-import",
 		"post-processor docker-save packer-post-processor-docker-save",
+		"post-processor docker-push packer-post-processor-docker-push",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("components (-want +got):\n%s", diff)

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/packer-stdio/packer/conformance"
 	"github.com/packer-stdio/packer/internal/builtin"
@@ -51,6 +54,7 @@ func TestConformance(t *testing.T) {
 			"post-processor/docker-tag":    {"repository": docker.repo, "tags": []string{"conformance"}},
 			"post-processor/docker-import": {"repository": docker.repo + "-import"},
 			"post-processor/docker-save":   {"path": filepath.Join(dir, "saved.tar")},
+			"post-processor/docker-push":   {},
 		}
 	}
 	// The checks mostly wait on processes, so run every builtin at once
@@ -78,6 +82,9 @@ func TestConformance(t *testing.T) {
 				Configs:  map[string]json.RawMessage{c.Name: raw},
 				Run:      re,
 				Artifact: docker.artifact,
+				// The engine's work (containers, commits, pushes) can take
+				// more than the default 10s per check on a busy machine.
+				Timeout: timeout(c.Name),
 			})
 		}
 		// artifice's artifact is its input files, and run/post-processor
@@ -130,6 +137,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// timeout returns the per-check time limit for the builtin name.
+func timeout(name string) time.Duration {
+	if strings.HasPrefix(name, "docker") {
+		return time.Minute
+	}
+	return 0 // the default
+}
+
 // idsExcept returns the quoted ids of every conformance check but skip.
 func idsExcept(skip string) []string {
 	var ids []string
@@ -148,6 +163,7 @@ type dockerFixture struct {
 	skip        string
 	image, repo string
 	rootfs      string
+	pushed      string // a tag of image in a registry, for docker-push
 }
 
 func newDockerFixture(t *testing.T) *dockerFixture {
@@ -165,8 +181,14 @@ func newDockerFixture(t *testing.T) *dockerFixture {
 		rootfs: filepath.Join(t.TempDir(), "rootfs.tar"),
 	}
 	dockertest.RootfsTar(t, f.rootfs)
+	reg := dockertest.StartRegistry()
+	t.Cleanup(reg.Close)
+	f.pushed = reg.Host() + "/" + f.repo + ":push"
+	if _, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: f.image, Target: f.pushed}); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		for _, ref := range []string{f.repo + ":conformance", f.repo + "-import"} {
+		for _, ref := range []string{f.repo + ":conformance", f.repo + "-import", f.pushed} {
 			dockertest.RemoveImage(t, cli, ref)
 		}
 	})
@@ -175,13 +197,15 @@ func newDockerFixture(t *testing.T) *dockerFixture {
 
 // artifact gives the docker post-processors an artifact they accept: the
 // base image for docker-tag and docker-save, a root file system tar for
-// docker-import.
+// docker-import, a tag in a test registry for docker-push.
 func (f *dockerFixture) artifact(comp protocol.Component) (protocol.Artifact, bool) {
 	switch comp.Name {
 	case "docker-tag", "docker-save":
 		return protocol.Artifact{BuilderID: "packer.post-processor.docker-import", ID: f.image, String: "the conformance base image"}, true
 	case "docker-import":
 		return protocol.Artifact{BuilderID: "packer.docker", ID: f.rootfs, Files: []string{f.rootfs}, String: "a root file system"}, true
+	case "docker-push":
+		return protocol.Artifact{BuilderID: "packer.post-processor.docker-tag", ID: f.pushed, String: "the base image, tagged in a test registry"}, true
 	}
 	return protocol.Artifact{}, false
 }
