@@ -2,6 +2,7 @@ package postprocessors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -27,7 +28,7 @@ type DockerTagConfig struct {
 // as repository:tag for each of tags, through the Engine API. The new
 // artifact (builder id "packer.post-processor.docker-tag") has the last tag
 // as its id and the tags in its state under "docker_tags"; destroying it
-// removes that tag. Like Packer's it forces keeping the input: a tag of a
+// removes those tags (Packer's removes the last one). Like Packer's it forces keeping the input: a tag of a
 // removed image would be pointless.
 type DockerTag struct {
 	config DockerTagConfig
@@ -95,6 +96,14 @@ func (p *DockerTag) PostProcess(ctx context.Context, ui pluginkit.Ui, in plugink
 	if gd, ok := in.State()["generated_data"]; ok {
 		state["generated_data"] = gd
 	}
-	return dockerapi.ImageArtifact(dockerapi.BuilderIDTag, last,
-		fmt.Sprintf("Imported Docker image: %s with tags %s", last, strings.Join(refs, " ")), state), true, true, nil
+	art := dockerapi.ImageArtifact(dockerapi.BuilderIDTag, last,
+		fmt.Sprintf("Imported Docker image: %s with tags %s", last, strings.Join(refs, " ")), state)
+	art.DestroyFunc = func(ctx context.Context) error {
+		var errs []error
+		for _, ref := range refs {
+			errs = append(errs, dockerapi.RemoveImage(ctx, ref))
+		}
+		return errors.Join(errs...)
+	}
+	return art, true, true, nil
 }

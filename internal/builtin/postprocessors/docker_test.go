@@ -10,6 +10,7 @@ import (
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/builtin/internal/bttest"
 	"github.com/packer-stdio/packer/internal/builtin/postprocessors"
+	"github.com/packer-stdio/packer/internal/dockertest"
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -67,5 +68,42 @@ func TestDockerArtifactTypes(t *testing.T) {
 				t.Errorf("PostProcess error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDockerTagDestroy tags an image twice; destroying the artifact
+// removes both tags and leaves the image.
+func TestDockerTagDestroy(t *testing.T) {
+	cli := dockertest.Client(t)
+	image := dockertest.Image(t, cli)
+	repo := "packer-test-out-" + dockertest.ID()
+	t.Cleanup(func() {
+		dockertest.RemoveImage(t, cli, repo+":a")
+		dockertest.RemoveImage(t, cli, repo+":b")
+	})
+	p := bttest.Start(t, registerDocker, host.Options{})
+	in := protocol.Artifact{BuilderID: "packer.post-processor.docker-import", ID: image}
+	res, err := postProcess(t, p, "docker-tag", map[string]any{"repository": repo, "tags": []string{"a", "b"}}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.out.ID != repo+":b" || !res.keep || !res.force {
+		t.Errorf("answer: id %q keep %v force %v, want %s:b, keep forced", res.out.ID, res.keep, res.force, repo)
+	}
+	for _, ref := range []string{repo + ":a", repo + ":b"} {
+		if _, err := cli.ImageInspect(context.Background(), ref); err != nil {
+			t.Errorf("after tagging: %v", err)
+		}
+	}
+	if err := p.DestroyArtifact(context.Background(), res.out); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{repo + ":a", repo + ":b"} {
+		if _, err := cli.ImageInspect(context.Background(), ref); err == nil {
+			t.Errorf("after destroy: %s still exists", ref)
+		}
+	}
+	if _, err := cli.ImageInspect(context.Background(), image); err != nil {
+		t.Errorf("after destroy, the tagged image is gone: %v", err)
 	}
 }
