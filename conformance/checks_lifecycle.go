@@ -325,6 +325,11 @@ func (c *checkCtx) runRequest(s *session, comp protocol.Component, instance stri
 		return protocol.MethodProvision, protocol.ProvisionParams{Instance: instance, Communicator: h, Data: map[string]any{"ID": "conformance"}},
 			func() { s.host.releaseComm(h) }, nil
 	default:
+		if c.cfg.Artifact != nil {
+			if in, ok := c.cfg.Artifact(comp); ok {
+				return protocol.MethodPostProcess, protocol.PostProcessParams{Instance: instance, Artifact: in}, func() {}, nil
+			}
+		}
 		in, err := c.sampleArtifact()
 		if err != nil {
 			return "", nil, nil, err

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/packer-stdio/packer/protocol"
 )
 
 // Catalogue returns every check, in the order they run.
@@ -42,6 +44,12 @@ type Config struct {
 	Timeout time.Duration
 	// ExpectFail lists checks known to fail (see [ReadExpectFile]).
 	ExpectFail map[string]bool
+	// Artifact, if not nil, gives the artifact a post-processor receives in
+	// the checks that run it, for post-processors that accept only some
+	// artifacts (docker-tag wants an image): ok false, or a nil Artifact,
+	// means the default, a small text file from builder
+	// "packer-stdio.conformance". It is called for each run.
+	Artifact func(comp protocol.Component) (a protocol.Artifact, ok bool)
 }
 
 // Status is the outcome of one check.

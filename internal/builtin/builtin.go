@@ -46,6 +46,7 @@ type component struct {
 var all = []component{
 	{protocol.TypeBuilder, "file", func() pluginkit.Configurable { return new(builders.File) }},
 	{protocol.TypeBuilder, "null", func() pluginkit.Configurable { return new(builders.Null) }},
+	{protocol.TypeBuilder, "docker", func() pluginkit.Configurable { return new(builders.Docker) }},
 	{protocol.TypeProvisioner, "shell-local", func() pluginkit.Configurable { return new(provisioners.ShellLocal) }},
 	{protocol.TypeProvisioner, "shell", func() pluginkit.Configurable { return new(provisioners.Shell) }},
 	{protocol.TypeProvisioner, "file", func() pluginkit.Configurable { return new(provisioners.File) }},
@@ -56,6 +57,10 @@ var all = []component{
 	{protocol.TypePostProcessor, "checksum", func() pluginkit.Configurable { return new(postprocessors.Checksum) }},
 	{protocol.TypePostProcessor, "compress", func() pluginkit.Configurable { return new(postprocessors.Compress) }},
 	{protocol.TypePostProcessor, "artifice", func() pluginkit.Configurable { return new(postprocessors.Artifice) }},
+	{protocol.TypePostProcessor, "docker-tag", func() pluginkit.Configurable { return new(postprocessors.DockerTag) }},
+	{protocol.TypePostProcessor, "docker-import", func() pluginkit.Configurable { return new(postprocessors.DockerImport) }},
+	{protocol.TypePostProcessor, "docker-save", func() pluginkit.Configurable { return new(postprocessors.DockerSave) }},
+	{protocol.TypePostProcessor, "docker-push", func() pluginkit.Configurable { return new(postprocessors.DockerPush) }},
 }
 
 func (c component) register(r *pluginkit.Server) {

@@ -62,6 +62,7 @@ func TestComponents(t *testing.T) {
 	want := []string{
 		"builder file packer-builder-file",
 		"builder null packer-builder-null",
+		"builder docker packer-builder-docker",
 		"provisioner shell-local packer-provisioner-shell-local",
 		"provisioner shell packer-provisioner-shell",
 		"provisioner file packer-provisioner-file",
@@ -72,6 +73,10 @@ func TestComponents(t *testing.T) {
 		"post-processor checksum packer-post-processor-checksum",
 		"post-processor compress packer-post-processor-compress",
 		"post-processor artifice packer-post-processor-artifice",
+		"post-processor docker-tag packer-post-processor-docker-tag",
+		"post-processor docker-import packer-post-processor-docker-import",
+		"post-processor docker-save packer-post-processor-docker-save",
+		"post-processor docker-push packer-post-processor-docker-push",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("components (-want +got):\n%s", diff)
@@ -79,15 +84,15 @@ func TestComponents(t *testing.T) {
 	if c, ok := builtin.Lookup("packer-provisioner-shell"); !ok || c.Name != "shell" || c.Type != protocol.TypeProvisioner {
 		t.Errorf("Lookup(packer-provisioner-shell) = %+v, %v", c, ok)
 	}
-	if _, ok := builtin.Lookup("packer-builder-docker"); ok {
-		t.Errorf("Lookup found a builtin docker builder")
+	if _, ok := builtin.Lookup("packer-builder-amazon-ebs"); ok {
+		t.Errorf("Lookup found a builtin amazon-ebs builder")
 	}
 }
 
 func TestServeUnknown(t *testing.T) {
-	err := builtin.Serve("packer-builder-docker", "test")
+	err := builtin.Serve("packer-builder-amazon-ebs", "test")
 	var ue *builtin.UnknownError
-	if !errors.As(err, &ue) || ue.Binary != "packer-builder-docker" {
+	if !errors.As(err, &ue) || ue.Binary != "packer-builder-amazon-ebs" {
 		t.Fatalf("Serve error = %v, want *UnknownError", err)
 	}
 	for _, c := range builtin.Components() {

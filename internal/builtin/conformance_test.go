@@ -10,9 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/packer-stdio/packer/conformance"
 	"github.com/packer-stdio/packer/internal/builtin"
+	"github.com/packer-stdio/packer/internal/dockertest"
+	"github.com/packer-stdio/packer/protocol"
 )
 
 // TestConformance runs every conformance check against every builtin, each
@@ -23,6 +28,9 @@ func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the full conformance suite against every builtin")
 	}
+	// The docker components need an engine and a base image: without an
+	// engine they are skipped, saying so.
+	docker := newDockerFixture(t)
 	// Each component gets its own directory: artifice's artifact is its
 	// input files, and destroying it removes them.
 	configs := func(dir string) map[string]map[string]any {
@@ -31,18 +39,23 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return map[string]map[string]any{
-			"builder/file":               {"target": filepath.Join(dir, "file-builder.txt"), "content": "conformance"},
-			"builder/null":               {"communicator": "none"},
-			"provisioner/shell-local":    {"inline": []string{"echo shell-local"}},
-			"provisioner/shell":          {"inline": []string{"echo shell"}},
-			"provisioner/file":           {"source": src, "destination": "uploaded.txt"},
-			"provisioner/breakpoint":     {"disable": true},
-			"provisioner/sleep":          {"duration": "10ms"},
-			"post-processor/shell-local": {"inline": []string{"echo post"}},
-			"post-processor/manifest":    {"output": filepath.Join(dir, "manifest.json")},
-			"post-processor/checksum":    {"output": filepath.Join(dir, "{{.ChecksumType}}.sum")},
-			"post-processor/compress":    {"output": filepath.Join(dir, "out.tar.gz")},
-			"post-processor/artifice":    {"files": []string{src}},
+			"builder/file":                 {"target": filepath.Join(dir, "file-builder.txt"), "content": "conformance"},
+			"builder/null":                 {"communicator": "none"},
+			"provisioner/shell-local":      {"inline": []string{"echo shell-local"}},
+			"provisioner/shell":            {"inline": []string{"echo shell"}},
+			"provisioner/file":             {"source": src, "destination": "uploaded.txt"},
+			"provisioner/breakpoint":       {"disable": true},
+			"provisioner/sleep":            {"duration": "10ms"},
+			"post-processor/shell-local":   {"inline": []string{"echo post"}},
+			"post-processor/manifest":      {"output": filepath.Join(dir, "manifest.json")},
+			"post-processor/checksum":      {"output": filepath.Join(dir, "{{.ChecksumType}}.sum")},
+			"post-processor/compress":      {"output": filepath.Join(dir, "out.tar.gz")},
+			"post-processor/artifice":      {"files": []string{src}},
+			"builder/docker":               {"image": docker.image, "pull": false, "commit": true},
+			"post-processor/docker-tag":    {"repository": docker.repo, "tags": []string{"conformance"}},
+			"post-processor/docker-import": {"repository": docker.repo + "-import"},
+			"post-processor/docker-save":   {"path": filepath.Join(dir, "saved.tar")},
+			"post-processor/docker-push":   {},
 		}
 	}
 	// The checks mostly wait on processes, so run every builtin at once
@@ -52,6 +65,9 @@ func TestConformance(t *testing.T) {
 	errs := make([]error, len(comps))
 	var wg sync.WaitGroup
 	for i, c := range comps {
+		if docker.skip != "" && strings.Contains(c.Name, "docker") {
+			continue
+		}
 		cfg, ok := configs(t.TempDir())[c.Type+"/"+c.Name]
 		if !ok {
 			t.Fatalf("no conformance configuration for %s %s: add one", c.Type, c.Name)
@@ -62,10 +78,14 @@ func TestConformance(t *testing.T) {
 		}
 		run := func(re *regexp.Regexp, raw json.RawMessage) (*conformance.Report, error) {
 			return conformance.Run(context.Background(), conformance.Config{
-				Command: []string{os.Args[0]},
-				Env:     []string{envServe + "=" + c.Binary},
-				Configs: map[string]json.RawMessage{c.Name: raw},
-				Run:     re,
+				Command:  []string{os.Args[0]},
+				Env:      []string{envServe + "=" + c.Binary},
+				Configs:  map[string]json.RawMessage{c.Name: raw},
+				Run:      re,
+				Artifact: docker.artifact,
+				// The engine's work (containers, commits, pushes) can take
+				// more than the default 10s per check on a busy machine.
+				Timeout: timeout(c.Name),
 			})
 		}
 		// artifice's artifact is its input files, and run/post-processor
@@ -94,6 +114,9 @@ func TestConformance(t *testing.T) {
 	wg.Wait()
 	for i, c := range comps {
 		t.Run(c.Binary, func(t *testing.T) {
+			if docker.skip != "" && strings.Contains(c.Name, "docker") {
+				t.Skip(docker.skip)
+			}
 			rep, err := reports[i], errs[i]
 			if err != nil {
 				t.Fatal(err)
@@ -115,6 +138,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// timeout returns the per-check time limit for the builtin name.
+func timeout(name string) time.Duration {
+	if strings.HasPrefix(name, "docker") {
+		return time.Minute
+	}
+	return 0 // the default
+}
+
 // idsExcept returns the quoted ids of every conformance check but skip.
 func idsExcept(skip string) []string {
 	var ids []string
@@ -124,4 +155,58 @@ func idsExcept(skip string) []string {
 		}
 	}
 	return ids
+}
+
+// dockerFixture is what the docker components' conformance runs need: a
+// base image, a repository name for the tags and imports they make, and a
+// root file system tar for docker-import. skip says why they cannot run.
+type dockerFixture struct {
+	skip        string
+	image, repo string
+	rootfs      string
+	pushed      string // a tag of image in a registry, for docker-push
+}
+
+func newDockerFixture(t *testing.T) *dockerFixture {
+	cli, err := dockertest.Dial()
+	if err != nil {
+		return &dockerFixture{skip: "skipping: needs a Docker Engine: " + err.Error()}
+	}
+	t.Cleanup(func() { cli.Close() })
+	if _, err := os.Stat(dockertest.BusyboxPath); err != nil {
+		return &dockerFixture{skip: "skipping: needs " + dockertest.BusyboxPath + " (apt-get install busybox-static)"}
+	}
+	f := &dockerFixture{
+		image:  dockertest.Image(t, cli),
+		repo:   "packer-conformance-" + dockertest.ID(),
+		rootfs: filepath.Join(t.TempDir(), "rootfs.tar"),
+	}
+	dockertest.RootfsTar(t, f.rootfs)
+	reg := dockertest.StartRegistry()
+	t.Cleanup(reg.Close)
+	f.pushed = reg.Host() + "/" + f.repo + ":push"
+	if _, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: f.image, Target: f.pushed}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, ref := range []string{f.repo + ":conformance", f.repo + "-import", f.pushed} {
+			dockertest.RemoveImage(t, cli, ref)
+		}
+	})
+	return f
+}
+
+// artifact gives the docker post-processors an artifact they accept: the
+// base image for docker-tag and docker-save, a root file system tar for
+// docker-import, a tag in a test registry for docker-push.
+func (f *dockerFixture) artifact(comp protocol.Component) (protocol.Artifact, bool) {
+	switch comp.Name {
+	case "docker-tag", "docker-save":
+		return protocol.Artifact{BuilderID: "packer.post-processor.docker-import", ID: f.image, String: "the conformance base image"}, true
+	case "docker-import":
+		return protocol.Artifact{BuilderID: "packer.docker", ID: f.rootfs, Files: []string{f.rootfs}, String: "a root file system"}, true
+	case "docker-push":
+		return protocol.Artifact{BuilderID: "packer.post-processor.docker-tag", ID: f.pushed, String: "the base image, tagged in a test registry"}, true
+	}
+	return protocol.Artifact{}, false
 }
