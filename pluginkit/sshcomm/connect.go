@@ -197,14 +197,15 @@ func handshake(ctx context.Context, cfg *Config, role, addr, user string, auth A
 	// by handshakeTimeout, so that a server that accepts connections but
 	// does not speak yet is retried.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	// Channels through a bastion have no deadlines: ctx bounds them.
+	deadlined := conn.SetDeadline(time.Now().Add(handshakeTimeout)) == nil
 	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:            user,
 		Auth:            methods,
 		HostKeyCallback: hostKey,
 	})
 	stop()
-	if err == nil {
+	if err == nil && deadlined {
 		err = conn.SetDeadline(time.Time{})
 	}
 	if err != nil {
@@ -319,16 +320,14 @@ type deadlineConn struct {
 	timeout time.Duration
 }
 
+// Read and Write set the deadline where the connection supports them
+// (channels through a bastion do not).
 func (c *deadlineConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Read(p)
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(p)
 }

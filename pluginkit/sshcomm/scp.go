@@ -194,7 +194,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, src io.Reader, mode fs
 		}
 		src = spool
 	}
-	return c.scpSession(ctx, "scp -t -- "+shellQuote(dst), func(w io.Writer, r *bufio.Reader) error {
+	return c.scpSession(ctx, "scp -p -t -- "+shellQuote(dst), func(w io.Writer, r *bufio.Reader) error {
 		if err := scpAck(r); err != nil {
 			return err
 		}
