@@ -40,9 +40,20 @@ const (
 	PasswordUserPassword = "packer-ssh-test-password"
 )
 
+// T is what a Server needs from its test: a *testing.T, or an adapter
+// (a testscript command's).
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Skip(args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
 // Server is one sshd prepared by [New].
 type Server struct {
-	t *testing.T
+	t T
 	// Dir is the server's directory: keys, configuration, logs.
 	Dir string
 	// Port is the port it listens on, on 127.0.0.1.
@@ -66,7 +77,7 @@ type Server struct {
 }
 
 // Binary returns the sshd path, or skips t when there is none.
-func Binary(t testing.TB) string {
+func Binary(t T) string {
 	t.Helper()
 	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
 		if _, err := os.Stat(p); err == nil {
@@ -81,21 +92,21 @@ func Binary(t testing.TB) string {
 }
 
 // New prepares a server on a free port without starting it.
-func New(t *testing.T) *Server {
+func New(t T) *Server {
 	t.Helper()
 	Binary(t)
 	dir, err := os.MkdirTemp("", "sshdtest-")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	// Readable by the users sshd reads authorized keys as.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	u, err := user.Current()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	s := &Server{t: t, Dir: dir, User: u.Username, Port: FreePort(t)}
 	hostSigner := writeKey(t, filepath.Join(dir, "host_ed25519"), "")
@@ -104,13 +115,13 @@ func New(t *testing.T) *Server {
 	s.Signer = writeKey(t, s.KeyFile, "")
 	auth := ssh.MarshalAuthorizedKey(s.Signer.PublicKey())
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), auth, 0o644); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if os.Geteuid() == 0 {
 		// sshd's privilege separation directory, made by the package's
 		// service scripts, which a test machine may not run.
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 	}
 	t.Cleanup(s.Stop)
@@ -118,18 +129,18 @@ func New(t *testing.T) *Server {
 }
 
 // Start starts a server on a free port and waits until it answers.
-func Start(t *testing.T) *Server {
+func Start(t T) *Server {
 	s := New(t)
 	s.Start()
 	return s
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
@@ -138,15 +149,15 @@ func FreePort(t testing.TB) int {
 // WriteKey writes a new ed25519 private key to path in OpenSSH format,
 // encrypted with passphrase when it is not empty, and its public key to
 // path.pub; it returns the key.
-func WriteKey(t testing.TB, path, passphrase string) ssh.Signer {
+func WriteKey(t T, path, passphrase string) ssh.Signer {
 	return writeKey(t, path, passphrase)
 }
 
-func writeKey(t testing.TB, path, passphrase string) ssh.Signer {
+func writeKey(t T, path, passphrase string) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	var block *pem.Block
 	if passphrase == "" {
@@ -155,17 +166,17 @@ func writeKey(t testing.TB, path, passphrase string) ssh.Signer {
 		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "sshdtest", []byte(passphrase))
 	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	signer, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return signer
 }
@@ -203,7 +214,7 @@ func (s *Server) Start() {
 	t.Helper()
 	conf := filepath.Join(s.Dir, "sshd_config")
 	if err := os.WriteFile(conf, []byte(s.Config()), 0o644); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	cmd := exec.Command(Binary(t), "-D", "-e", "-f", conf)
 	s.mu.Lock()

@@ -1,8 +1,12 @@
 package sshcomm
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/invopop/jsonschema"
 
 	"github.com/packer-stdio/packer/pluginkit"
 )
@@ -14,7 +18,7 @@ import (
 // get the [Config] for [Connect]. Durations are Go durations ("5m", "30s").
 type Options struct {
 	SSHHost     string `json:"ssh_host,omitempty" jsonschema_description:"The address to SSH to."`
-	SSHPort     int    `json:"ssh_port,omitempty" jsonschema:"minimum=0,maximum=65535" jsonschema_description:"The port to connect to SSH. Default: 22."`
+	SSHPort     Port   `json:"ssh_port,omitempty" jsonschema_description:"The port to connect to SSH. Default: 22."`
 	SSHUsername string `json:"ssh_username,omitempty" jsonschema_description:"The username to connect to SSH with. Required."`
 	SSHPassword string `json:"ssh_password,omitempty" jsonschema_description:"A plaintext password to authenticate with (password and keyboard-interactive)."`
 
@@ -135,7 +139,7 @@ func parseDuration(s string) (time.Duration, error) {
 func (o *Options) Config(say func(string)) (Config, error) {
 	cfg := Config{
 		Host:                   o.SSHHost,
-		Port:                   o.SSHPort,
+		Port:                   int(o.SSHPort),
 		User:                   o.SSHUsername,
 		Auth:                   Auth{Password: o.SSHPassword, Agent: o.SSHAgentAuth},
 		KnownHostsFile:         o.SSHKnownHostsFile,
@@ -173,7 +177,7 @@ func (o *Options) Config(say func(string)) (Config, error) {
 		cfg.Auth.Signers = append(cfg.Auth.Signers, s)
 	}
 	if o.SSHBastionHost != "" {
-		b := &Bastion{Host: o.SSHBastionHost, Port: o.SSHBastionPort, User: o.SSHBastionUsername,
+		b := &Bastion{Host: o.SSHBastionHost, Port: int(o.SSHBastionPort), User: o.SSHBastionUsername,
 			Auth: Auth{Password: o.SSHBastionPassword, Agent: o.SSHBastionAgentAuth}}
 		if o.SSHBastionPrivateKeyFile != "" {
 			s, err := LoadSigner(o.SSHBastionPrivateKeyFile, o.SSHBastionCertificateFile)
@@ -185,4 +189,35 @@ func (o *Options) Config(say func(string)) (Config, error) {
 		cfg.Bastion = b
 	}
 	return cfg, nil
+}
+
+// Port is a TCP port in a template: a number, or a string holding one (so
+// that "{{user `port`}}" works, as in Packer).
+type Port int
+
+// UnmarshalJSON accepts 22 and "22".
+func (p *Port) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 0 to 65535", s)
+		}
+		*p = Port(n)
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %s is not a number from 0 to 65535", b)
+	}
+	*p = Port(n)
+	return nil
+}
+
+// JSONSchema describes a Port for the configuration schema.
+func (Port) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+		{Type: "integer", Minimum: json.Number("0"), Maximum: json.Number("65535")},
+		{Type: "string", Pattern: "^[0-9]+$"},
+	}}
 }
