@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -53,6 +54,10 @@ type Comm struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+	// connDone is closed when the connection has ended, with connErr
+	// (nil for a clean close) set before.
+	connDone chan struct{}
+	connErr  error
 	// dead is set by the keep-alive loop when the server stopped
 	// answering; read after done is closed or under deadMu.
 	deadMu sync.Mutex
@@ -62,7 +67,15 @@ type Comm struct {
 var _ pluginkit.Communicator = (*Comm)(nil)
 
 func newComm(c *client, cfg *Config) *Comm {
-	comm := &Comm{client: c, cfg: *cfg, done: make(chan struct{})}
+	comm := &Comm{client: c, cfg: *cfg, done: make(chan struct{}), connDone: make(chan struct{})}
+	comm.wg.Add(1)
+	go func() {
+		defer comm.wg.Done()
+		if err := c.Wait(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			comm.connErr = err
+		}
+		close(comm.connDone)
+	}()
 	if cfg.KeepAliveInterval > 0 {
 		comm.wg.Add(1)
 		go comm.keepAlive(cfg.KeepAliveInterval)
@@ -130,16 +143,33 @@ func (c *Comm) Close() error {
 	return err
 }
 
-// wrap names the connection in err and, when keep-alives found the
-// server gone, says so.
+// wrap names the connection in err and, when the connection was lost
+// (keep-alives unanswered, a read or write timeout), says why.
 func (c *Comm) wrap(what string, err error) error {
-	c.deadMu.Lock()
-	dead := c.dead
-	c.deadMu.Unlock()
-	if dead != nil {
-		return fmt.Errorf("%s: %w (%v)", what, err, dead)
+	addr := address(c.cfg.Host, c.cfg.Port)
+	var missing *ssh.ExitMissingError
+	if errors.As(err, &missing) || errors.Is(err, io.EOF) {
+		// The session ended with the connection: give the reader of
+		// the connection a moment to record why.
+		select {
+		case <-c.connDone:
+		case <-time.After(time.Second):
+		}
 	}
-	return fmt.Errorf("%s on %s: %w", what, address(c.cfg.Host, c.cfg.Port), err)
+	select {
+	case <-c.connDone:
+		c.deadMu.Lock()
+		dead := c.dead
+		c.deadMu.Unlock()
+		if dead != nil {
+			return fmt.Errorf("%s: %w", what, dead)
+		}
+		if c.connErr != nil {
+			return fmt.Errorf("%s on %s: connection lost: %w", what, addr, c.connErr)
+		}
+	default:
+	}
+	return fmt.Errorf("%s on %s: %w", what, addr, err)
 }
 
 // forwardAgent forwards the local agent on sess, unless disabled or there
@@ -206,8 +236,15 @@ func (c *Comm) Start(ctx context.Context, cmd *pluginkit.RemoteCmd) (int, error)
 		select {
 		case <-waited:
 		case <-time.After(signalGrace):
+			sess.Close()
+			// Closed, the session's output ends: wait (bounded, in case
+			// a writer blocks) so that nothing is written to Stdout or
+			// Stderr after Start returns.
+			select {
+			case <-waited:
+			case <-time.After(signalGrace):
+			}
 		}
-		sess.Close()
 		return -1, fmt.Errorf("running %q: %w", cmd.Command, ctx.Err())
 	}
 	var exit *ssh.ExitError
