@@ -2,7 +2,9 @@ package sshcomm_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -450,5 +452,50 @@ func TestKeepAlives(t *testing.T) {
 		c.Close()
 		<-done
 		t.Fatal("Start still waits 20s after the server stopped answering")
+	}
+}
+
+// TestCertificate logs in with a key the server does not list but whose
+// certificate is signed by a CA it trusts.
+func TestCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca := sshdtest.WriteKey(t, filepath.Join(dir, "ca"), "")
+	user := sshdtest.WriteKey(t, filepath.Join(dir, "user"), "")
+	srv := sshdtest.New(t)
+	srv.Extra = "TrustedUserCAKeys " + filepath.Join(dir, "ca.pub")
+	srv.Start()
+	cert := &ssh.Certificate{
+		Key: user.PublicKey(), CertType: ssh.UserCert, KeyId: "test",
+		ValidPrincipals: []string{srv.User}, ValidBefore: ssh.CertTimeInfinity,
+		Permissions: ssh.Permissions{Extensions: map[string]string{"permit-pty": ""}},
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "user-cert.pub")
+	if err := os.WriteFile(certFile, ssh.MarshalAuthorizedKey(cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, withCert := range []bool{true, false} {
+		t.Run(fmt.Sprintf("certificate %v", withCert), func(t *testing.T) {
+			cf := ""
+			if withCert {
+				cf = certFile
+			}
+			signer, err := sshcomm.LoadSigner(filepath.Join(dir, "user"), cf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := config(srv, sshcomm.SCP)
+			cfg.Auth = sshcomm.Auth{Signers: []ssh.Signer{signer}}
+			cfg.HandshakeAttempts = 1
+			c, err := sshcomm.Connect(context.Background(), cfg)
+			if c != nil {
+				c.Close()
+			}
+			if withCert != (err == nil) {
+				t.Errorf("Connect: %v; want success: %v", err, withCert)
+			}
+		})
 	}
 }
