@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -255,11 +254,6 @@ func TestBastion(t *testing.T) {
 	})
 }
 
-// alive reports whether process pid exists.
-func alive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
-}
-
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -329,7 +323,7 @@ func TestCancelStopsTheRemoteCommand(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for alive(pid) {
 				if time.Now().After(deadline) {
-					syscall.Kill(pid, syscall.SIGKILL)
+					kill(pid)
 					t.Fatalf("remote process %d still runs after the command was cancelled", pid)
 				}
 				time.Sleep(20 * time.Millisecond)
