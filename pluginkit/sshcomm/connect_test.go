@@ -425,14 +425,18 @@ func TestKeepAlives(t *testing.T) {
 	cfg := config(srv, sshcomm.SCP)
 	cfg.Port = p.port()
 	cfg.KeepAliveInterval = 50 * time.Millisecond
+	// With a pty, sshd hangs the command up when the connection goes;
+	// without one (root logins get no signals) the sleep would outlive
+	// the test.
+	cfg.Pty = true
 	c := connect(t, cfg)
 	time.Sleep(500 * time.Millisecond) // ten keep-alives, all answered
-	if status, out, _ := run(t, c, "echo still here", ""); status != 0 || out != "still here\n" {
+	if status, out, _ := run(t, c, "echo still here", ""); status != 0 || strings.TrimSpace(out) != "still here" {
 		t.Fatalf("after idling: status %d, output %q", status, out)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Start(context.Background(), &pluginkit.RemoteCmd{Command: "sleep 1000"})
+		_, err := c.Start(context.Background(), &pluginkit.RemoteCmd{Command: "sleep 60"})
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
