@@ -142,6 +142,9 @@ func readLine(r *bufio.Reader) (string, error) {
 
 // scpFile sends one file record and its bytes to a remote scp sink.
 func scpFile(w io.Writer, r *bufio.Reader, name string, mode fs.FileMode, size int64, src io.Reader) error {
+	if err := scpName(name); err != nil {
+		return err
+	}
 	if _, err := fmt.Fprintf(w, "C%04o %d %s\n", scpMode(mode), size, name); err != nil {
 		return err
 	}
@@ -159,6 +162,15 @@ func scpFile(w io.Writer, r *bufio.Reader, name string, mode fs.FileMode, size i
 		return err
 	}
 	return scpAck(r)
+}
+
+// scpName refuses a name the scp protocol cannot carry: its records are
+// lines.
+func scpName(name string) error {
+	if strings.ContainsAny(name, "\n\r") {
+		return fmt.Errorf("scp: cannot send the name %q: it has a line break (use sftp)", name)
+	}
+	return nil
 }
 
 // scpMode is mode as the scp protocol's octal mode: permission bits with
@@ -354,6 +366,9 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 				open = open[:len(open)-1]
 			}
 			for _, name := range want[common:] {
+				if err := scpName(name); err != nil {
+					return err
+				}
 				if err := send("D0755 0 %s\n", name); err != nil {
 					return err
 				}
@@ -384,6 +399,9 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 			switch hdr.Typeflag {
 			case tar.TypeDir:
 				if err := enter(path.Dir(name)); err != nil {
+					return err
+				}
+				if err := scpName(path.Base(name)); err != nil {
 					return err
 				}
 				if err := send("D%04o 0 %s\n", scpMode(mode), path.Base(name)); err != nil {

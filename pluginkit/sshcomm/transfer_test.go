@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -290,6 +291,31 @@ func TestUploadSpecialModes(t *testing.T) {
 			}
 			if got, want := strconv.FormatUint(uint64(fi.Mode()&(fs.ModePerm|fs.ModeSetgid)), 8), strconv.FormatUint(uint64(0o755|fs.ModeSetgid), 8); got != want {
 				t.Errorf("mode %v, want -rwxr-sr-x", fi.Mode())
+			}
+		})
+	}
+}
+
+// TestSCPRefusesLineBreaksInNames: the scp protocol's records are lines, so
+// a name with a line break cannot travel (SFTP carries it).
+func TestSCPRefusesLineBreaksInNames(t *testing.T) {
+	srv := sshdtest.Start(t)
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			c := connect(t, config(srv, m))
+			remote := filepath.Join(t.TempDir(), "dst")
+			err := c.UploadDir(context.Background(), remote, tarOf(t, &tar.Header{Name: "a\nb", Typeflag: tar.TypeReg, Mode: 0o644}), nil)
+			if m == sshcomm.SCP {
+				if err == nil || !strings.Contains(err.Error(), "line break") {
+					t.Errorf("UploadDir: error %v, want one about the line break", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("UploadDir: %v", err)
+			}
+			if b, err := os.ReadFile(filepath.Join(remote, "a\nb")); err != nil || string(b) != "a\nb" {
+				t.Errorf("uploaded file: %q, %v", b, err)
 			}
 		})
 	}
