@@ -58,6 +58,8 @@ type Comm struct {
 	// (nil for a clean close) set before.
 	connDone chan struct{}
 	connErr  error
+	// listeners are the tunnels' listeners, closed by Close.
+	listeners []net.Listener
 	// dead is set by the keep-alive loop when the server stopped
 	// answering; read after done is closed or under deadMu.
 	deadMu sync.Mutex
@@ -132,6 +134,9 @@ func (c *Comm) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.done)
+		for _, l := range c.listeners {
+			l.Close()
+		}
 		c.sftpMu.Lock()
 		if c.sftp != nil {
 			c.sftp.Close()

@@ -104,6 +104,8 @@ type Config struct {
 	DisableAgentForwarding bool
 	// FileTransfer is SCP (the default) or SFTP.
 	FileTransfer TransferMethod
+	// Tunnels are ports to forward while connected (see [ParseTunnel]).
+	Tunnels []Tunnel
 
 	// Say, when not nil, receives the messages a user should see: the
 	// wait, the connection, the unverified host key.

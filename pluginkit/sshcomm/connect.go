@@ -74,7 +74,12 @@ func Connect(ctx context.Context, cfg Config) (*Comm, error) {
 		client, err := dial(ctx, &cfg, hostKey)
 		if err == nil {
 			cfg.say("Connected to SSH!")
-			return newComm(client, &cfg), nil
+			comm := newComm(client, &cfg)
+			if err := comm.openTunnels(cfg.Tunnels); err != nil {
+				comm.Close()
+				return nil, fmt.Errorf("ssh: %s: %w", address(cfg.Host, cfg.Port), err)
+			}
+			return comm, nil
 		}
 		cfg.logf("ssh: attempt %d: %v", attempt, err)
 		if errors.Is(err, errHostKey) {

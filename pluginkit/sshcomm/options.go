@@ -43,6 +43,9 @@ type Options struct {
 	SSHBastionCertificateFile string `json:"ssh_bastion_certificate_file,omitempty" jsonschema_description:"OpenSSH certificate for ssh_bastion_private_key_file."`
 	SSHBastionAgentAuth       bool   `json:"ssh_bastion_agent_auth,omitempty" jsonschema_description:"Authenticate to the bastion with the agent at SSH_AUTH_SOCK."`
 
+	SSHLocalTunnels  []string `json:"ssh_local_tunnels,omitempty" jsonschema_description:"Ports to forward from this machine to the remote side while connected, as ssh -L: [bind_address:]port:host:hostport."`
+	SSHRemoteTunnels []string `json:"ssh_remote_tunnels,omitempty" jsonschema_description:"Ports to forward from the remote machine to this side while connected, as ssh -R: [bind_address:]port:host:hostport."`
+
 	SSHKnownHostsFile     string `json:"ssh_known_hosts_file,omitempty" jsonschema_description:"Not in Packer: an OpenSSH known_hosts file the host key must be listed in."`
 	SSHHostKeyFingerprint string `json:"ssh_host_key_fingerprint,omitempty" jsonschema_description:"Not in Packer: the SHA256 fingerprint (as ssh-keygen -l prints it) the host key must have."`
 }
@@ -110,6 +113,16 @@ func (o *Options) Prepare(requireHost bool) (warnings []string, errs pluginkit.C
 	if m := TransferMethod(o.SSHFileTransferMethod); m != SCP && m != SFTP {
 		add("ssh_file_transfer_method", "ssh_file_transfer_method (%q) is invalid, valid methods: sftp, scp", o.SSHFileTransferMethod)
 	}
+	for i, spec := range o.SSHLocalTunnels {
+		if _, err := ParseTunnel(spec, false); err != nil {
+			add(fmt.Sprintf("ssh_local_tunnels/%d", i), "%v", err)
+		}
+	}
+	for i, spec := range o.SSHRemoteTunnels {
+		if _, err := ParseTunnel(spec, true); err != nil {
+			add(fmt.Sprintf("ssh_remote_tunnels/%d", i), "%v", err)
+		}
+	}
 	if o.SSHKnownHostsFile != "" {
 		if _, err := ExpandUser(o.SSHKnownHostsFile); err != nil {
 			add("ssh_known_hosts_file", "%v", err)
@@ -168,6 +181,20 @@ func (o *Options) Config(say func(string)) (Config, error) {
 	}
 	if o.SSHTimeout == "" {
 		cfg.Timeout = -1 // handshake attempts only, as Packer
+	}
+	for _, spec := range o.SSHLocalTunnels {
+		t, err := ParseTunnel(spec, false)
+		if err != nil {
+			return Config{}, fmt.Errorf("ssh_local_tunnels: %w", err)
+		}
+		cfg.Tunnels = append(cfg.Tunnels, t)
+	}
+	for _, spec := range o.SSHRemoteTunnels {
+		t, err := ParseTunnel(spec, true)
+		if err != nil {
+			return Config{}, fmt.Errorf("ssh_remote_tunnels: %w", err)
+		}
+		cfg.Tunnels = append(cfg.Tunnels, t)
 	}
 	if o.SSHPrivateKeyFile != "" {
 		s, err := LoadSigner(o.SSHPrivateKeyFile, o.SSHCertificateFile)
