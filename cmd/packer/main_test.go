@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/crypto/ssh"
 
+	"github.com/packer-stdio/packer/internal/sshdtest"
 	"github.com/packer-stdio/packer/pluginkit"
 )
 
@@ -127,6 +129,7 @@ func TestScripts(t *testing.T) {
 			"noprocs":   noProcs,
 			"perm":      checkPerm,
 			"sigpacker": sigPacker,
+			"sshd":      startSSHD,
 		},
 	})
 }
@@ -369,3 +372,30 @@ var (
 	_ pluginkit.Provisioner = (*probe)(nil)
 	_ pluginkit.Provisioner = (*stubborn)(nil)
 )
+
+// startSSHD: sshd starts an OpenSSH sshd on loopback for the rest of the
+// script (internal/sshdtest) and sets SSHD_PORT, SSHD_USER, SSHD_KEY (the
+// user's private key file) and SSHD_FINGERPRINT (the host key's).
+func startSSHD(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: sshd")
+	}
+	srv := sshdtest.Start(scriptT{ts})
+	ts.Setenv("SSHD_PORT", strconv.Itoa(srv.Port))
+	ts.Setenv("SSHD_USER", srv.User)
+	ts.Setenv("SSHD_KEY", srv.KeyFile)
+	ts.Setenv("SSHD_FINGERPRINT", ssh.FingerprintSHA256(srv.HostKey))
+}
+
+// scriptT is a script as the sshdtest.T a server needs.
+type scriptT struct{ ts *testscript.TestScript }
+
+func (scriptT) Helper()                             {}
+func (s scriptT) Fatalf(format string, args ...any) { s.ts.Fatalf(format, args...) }
+func (s scriptT) Logf(format string, args ...any)   { s.ts.Logf(format, args...) }
+func (s scriptT) Skip(args ...any)                  { s.ts.Fatalf("%s", fmt.Sprint(args...)) }
+func (s scriptT) Cleanup(f func())                  { s.ts.Defer(f) }
+
+// Failed is true so that sshd's log lands in the script's log, which
+// testscript shows only when the script fails.
+func (scriptT) Failed() bool { return true }

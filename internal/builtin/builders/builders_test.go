@@ -5,15 +5,19 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/builtin/builders"
 	"github.com/packer-stdio/packer/internal/builtin/internal/bttest"
+	"github.com/packer-stdio/packer/internal/sshdtest"
 	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/pluginkit/sshcomm"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -150,7 +154,7 @@ func TestNullBuilderNone(t *testing.T) {
 		gotComm, gotData = comm, data
 		return nil
 	})})
-	inst, warnings, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"local_dir": "x"})
+	inst, warnings, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"communicator": "none", "local_dir": "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +168,7 @@ func TestNullBuilderNone(t *testing.T) {
 	if gotComm != nil {
 		t.Errorf("hook got a communicator with communicator none")
 	}
-	wantData := map[string]any{"ID": "null", "ConnType": "none", "Host": "", "LocalDir": "", "PackerRunUUID": os.Getenv("PACKER_RUN_UUID")}
+	wantData := map[string]any{"ID": "null", "ConnType": "none", "Host": "", "Port": 0.0, "User": "", "LocalDir": "", "PackerRunUUID": os.Getenv("PACKER_RUN_UUID")}
 	if diff := cmp.Diff(wantData, gotData); diff != "" {
 		t.Errorf("hook data (-want +got):\n%s", diff)
 	}
@@ -205,9 +209,79 @@ func TestNullBuilderLocal(t *testing.T) {
 
 func TestNullBuilderConfigErrors(t *testing.T) {
 	p := bttest.Start(t, register, host.Options{})
-	_, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{"communicator": "ssh"})
-	if diff := cmp.Diff([]string{"/communicator: value must be one of 'none', 'local'"}, bttest.ConfigErrors(err)); diff != "" {
-		t.Errorf("config errors (-want +got):\n%s", diff)
+	dir := t.TempDir()
+	locked := filepath.Join(dir, "locked")
+	sshdtest.WriteKey(t, locked, "passphrase")
+	tests := []struct {
+		name   string
+		config map[string]any
+		want   []string
+		reason string
+	}{
+		{"unknown communicator", map[string]any{"communicator": "winrm"}, []string{"/communicator: value must be one of 'ssh', 'none', 'local'"}, "WinRM is not done"},
+		{"ssh by default", map[string]any{}, []string{
+			"/ssh_username: an ssh_username must be specified",
+			"/ssh_host: a host must be specified, please reference your communicator documentation",
+			"/ssh_password: one authentication method must be specified: ssh_password, ssh_private_key_file or ssh_agent_auth",
+		}, "Packer's null builder defaults to ssh and needs a host, a user and a way to log in"},
+		{"encrypted key", map[string]any{"ssh_host": "h", "ssh_username": "u", "ssh_private_key_file": locked}, []string{
+			"/ssh_private_key_file: ssh_private_key_file is invalid: " + locked + ": " + sshcomm.ErrEncryptedKey.Error(),
+		}, ""},
+		{"bad values", map[string]any{"ssh_host": "h", "ssh_username": "u", "ssh_password": "p", "ssh_timeout": "soon", "ssh_file_transfer_method": "rsync"}, []string{
+			"/ssh_file_transfer_method: value must be one of 'scp', 'sftp'",
+		}, "the schema checks the enum before Prepare runs"},
+		{"bad duration", map[string]any{"ssh_host": "h", "ssh_username": "u", "ssh_password": "p", "ssh_timeout": "soon"}, []string{
+			`/ssh_timeout: time: invalid duration "soon"`,
+		}, ""},
+		{"bastion without auth", map[string]any{"ssh_host": "h", "ssh_username": "u", "ssh_password": "p", "ssh_bastion_host": "b"}, []string{
+			"/ssh_bastion_host: ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth must be specified",
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", tt.config)
+			if diff := cmp.Diff(tt.want, bttest.ConfigErrors(err)); diff != "" {
+				t.Errorf("config errors (-want +got):\n%s\n%s", diff, tt.reason)
+			}
+		})
+	}
+}
+
+// TestNullBuilderSSH runs a command and moves files through the null
+// builder's SSH communicator, against a real sshd, through the protocol.
+func TestNullBuilderSSH(t *testing.T) {
+	srv := sshdtest.Start(t)
+	dir := t.TempDir()
+	var status int
+	var out strings.Builder
+	var data map[string]any
+	p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(ctx context.Context, name string, comm host.Communicator, d map[string]any) error {
+		data = d
+		if comm == nil {
+			return errors.New("no communicator")
+		}
+		if err := comm.Upload(ctx, filepath.Join(dir, "up.txt"), strings.NewReader("uploaded"), 0o600, 8); err != nil {
+			return err
+		}
+		var err error
+		status, err = comm.Start(ctx, &host.RemoteCmd{Command: "cat " + filepath.Join(dir, "up.txt") + "; exit 4", Stdout: &out})
+		return err
+	})})
+	inst, warnings, err := p.Prepare(context.Background(), protocol.TypeBuilder, "null", map[string]any{
+		"ssh_host": "127.0.0.1", "ssh_port": srv.Port, "ssh_username": srv.User, "ssh_private_key_file": srv.KeyFile,
+		"ssh_host_key_fingerprint": ssh.FingerprintSHA256(srv.HostKey), "ssh_file_transfer_method": "sftp",
+	})
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Prepare: %v, warnings %q", err, warnings)
+	}
+	if _, err := inst.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status != 4 || out.String() != "uploaded" {
+		t.Errorf("command: status %d, output %q; want 4, %q", status, out.String(), "uploaded")
+	}
+	if data["ConnType"] != "ssh" || data["Host"] != "127.0.0.1" || data["Port"] != float64(srv.Port) || data["User"] != srv.User {
+		t.Errorf("hook data %v", data)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/pluginkit/localcomm"
+	"github.com/packer-stdio/packer/pluginkit/sshcomm"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -16,6 +17,7 @@ const NullBuilderID = "fnoeding.null"
 
 // Communicator types of the null builder.
 const (
+	CommunicatorSSH   = "ssh"
 	CommunicatorNone  = "none"
 	CommunicatorLocal = "local"
 )
@@ -23,17 +25,22 @@ const (
 // NullConfig is the configuration of [Null].
 type NullConfig struct {
 	pluginkit.PackerConfig
-	Communicator string `json:"communicator,omitempty" jsonschema:"enum=none,enum=local,default=none" jsonschema_description:"none: provisioners get no communicator. local: provisioners run commands and copy files on this machine, in local_dir."`
+	Communicator string `json:"communicator,omitempty" jsonschema:"enum=ssh,enum=none,enum=local,default=ssh" jsonschema_description:"ssh (the default, as in Packer): provisioners reach ssh_host over SSH. none: provisioners get no communicator. local: provisioners run commands and copy files on this machine, in local_dir."`
 	LocalDir     string `json:"local_dir,omitempty" jsonschema_description:"Working directory of the local communicator; created if missing. Default: the current directory."`
+	sshcomm.Options
 }
 
 // Null is the null builder: it builds nothing and runs the provisioners.
-// With communicator "local" it hands them a real communicator on this
-// machine (pluginkit/localcomm) working in local_dir, so provisioners that
-// run commands and move files work without a virtual machine.
+// Its communicator is, as in Packer, "ssh" unless the template says
+// otherwise: it connects to ssh_host with Packer's ssh_* options
+// (pluginkit/sshcomm) and hands the connection to the provisioners. With
+// communicator "local" it hands them a communicator on this machine
+// (pluginkit/localcomm) working in local_dir, so provisioners that run
+// commands and move files work without a machine to reach.
 //
 // The hook data (Packer's generated data) is {"ID": "null", "ConnType":
-// communicator, "Host": "localhost" or "", "LocalDir": local_dir or "",
+// communicator, "Host": ssh_host, "localhost" or "", "Port": ssh_port or 0,
+// "User": ssh_username or "", "LocalDir": local_dir or "",
 // "PackerRunUUID": $PACKER_RUN_UUID}. Like Packer's null builder, it
 // returns an artifact with no files (builder id "fnoeding.null", id "Null",
 // the hook data in its state under "generated_data") so that
@@ -54,10 +61,15 @@ func (b *Null) Prepare() ([]string, error) {
 	var errs pluginkit.ConfigErrors
 	switch c.Communicator {
 	case "":
-		c.Communicator = CommunicatorNone
-	case CommunicatorNone, CommunicatorLocal:
+		c.Communicator = CommunicatorSSH
+	case CommunicatorSSH, CommunicatorNone, CommunicatorLocal:
 	default:
-		errs = append(errs, pluginkit.ConfigError{Path: "/communicator", Message: fmt.Sprintf("must be %q or %q, not %q", CommunicatorNone, CommunicatorLocal, c.Communicator)})
+		errs = append(errs, pluginkit.ConfigError{Path: "/communicator", Message: fmt.Sprintf("must be %q, %q or %q, not %q", CommunicatorSSH, CommunicatorNone, CommunicatorLocal, c.Communicator)})
+	}
+	if c.Communicator == CommunicatorSSH {
+		w, e := c.Options.Prepare(true)
+		warnings = append(warnings, w...)
+		errs = append(errs, e...)
 	}
 	if c.Communicator == CommunicatorLocal {
 		dir := c.LocalDir
@@ -85,10 +97,28 @@ func (b *Null) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 		"ID":            "null",
 		"ConnType":      c.Communicator,
 		"Host":          "",
+		"Port":          0,
+		"User":          "",
 		"LocalDir":      "",
 		"PackerRunUUID": os.Getenv("PACKER_RUN_UUID"),
 	}
 	var comm pluginkit.Communicator
+	if c.Communicator == CommunicatorSSH {
+		cfg, err := c.Options.Config(ui.Say)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
+		sc, err := sshcomm.Connect(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer sc.Close()
+		comm = sc
+		data["Host"] = cfg.Host
+		data["Port"] = cfg.Port
+		data["User"] = cfg.User
+	}
 	if c.Communicator == CommunicatorLocal {
 		if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating local_dir: %w", err)
