@@ -114,11 +114,11 @@ func (b *bench) onePipe(mb int) report.Row {
 		_, err := p.in.Write(chunk)
 		check(err)
 	}
+	rss := report.PeakRSS(pid)
 	p.in.Close()
 	got, err := p.out.ReadString('\n')
 	check(err)
 	el := time.Since(t)
-	rss := report.PeakRSS(pid)
 	check(p.cmd.Wait())
 	checkCount(got, int64(mb)<<20)
 	return report.Row{Scenario: relayScenario(mb), System: "floor: one pipe", Median: float64(mb) / el.Seconds(), Unit: "MiB/s", Floor: true,
