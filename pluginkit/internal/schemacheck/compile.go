@@ -449,17 +449,15 @@ func compileTypes(v any) (typeSet, error) {
 		return 0, errors.New("type: want a string or an array of strings")
 	}
 	var ts typeSet
+next:
 	for _, name := range names {
-		i := slices.IndexFunc(typeNames, func(tn struct {
-			t    typeSet
-			name string
-		}) bool {
-			return tn.name == name
-		})
-		if i < 0 {
-			return 0, fmt.Errorf("type: unknown type %q", name)
+		for _, tn := range typeNames {
+			if tn.name == name {
+				ts |= tn.t
+				continue next
+			}
 		}
-		ts |= typeNames[i].t
+		return 0, fmt.Errorf("type: unknown type %q", name)
 	}
 	return ts, nil
 }
