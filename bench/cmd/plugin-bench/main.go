@@ -43,6 +43,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,19 @@ func main() {
 	goplugin := flag.String("goplugin", "", "directory of the bench/goplugin module: build it and interleave its runs")
 	asJSON := flag.Bool("json", false, "print JSON lines instead of the table")
 	merge := flag.String("merge", "", "JSON lines file of rows from other systems to merge in")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's (the host's) CPU profile to this file")
+	flag.StringVar(&sayProfile, "say-cpuprofile", "", "write the CPU profile of the plugin sending ui/say (scenario 7) to this file")
 	flag.Parse()
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer func() {
+			pprof.StopCPUProfile()
+			check(f.Close())
+		}()
+	}
 
 	self, err := os.Executable()
 	check(err)
@@ -268,6 +281,16 @@ func (b *bench) throughputOurs(n int) report.Row {
 // bytes of log lines to stderr, with BENCH_SAY it first sends that many
 // ui/say.
 func childKit() {
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		// Serve exits the process: Provision stops the profile.
+		stopProfile = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+	}
 	pluginkit.RegisterBuilder("bench", &kitBuilder{})
 	pluginkit.RegisterProvisioner("bench", &kitProv{})
 	pluginkit.Serve()
@@ -305,6 +328,7 @@ type kitProv struct{ cfg kitConfig }
 func (k *kitProv) Config() any                { return &k.cfg }
 func (k *kitProv) Prepare() ([]string, error) { return nil, nil }
 func (k *kitProv) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+	defer stopProfile()
 	var flood, says int64
 	fmt.Sscan(os.Getenv("BENCH_FLOOD"), &flood)
 	if flood > 0 {
@@ -326,6 +350,12 @@ func (k *kitProv) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit
 	}
 	return comm.Upload(ctx, k.cfg.Destination, io.LimitReader(zeros{}, size), 0o600, size)
 }
+
+// stopProfile ends the CPU profile BENCH_CPUPROFILE asked for.
+var stopProfile = func() {}
+
+// sayProfile is -say-cpuprofile.
+var sayProfile string
 
 type zeros struct{}
 
@@ -447,11 +477,16 @@ func (u *sayUI) Progress(protocol.UIProgressParams)          {}
 func (b *bench) say(n int) report.Row {
 	ctx := context.Background()
 	u := &sayUI{w: bufio.NewWriter(io.Discard), done: make(chan struct{}), want: int64(n)}
-	p := b.startKit(ctx, host.Options{UI: u}, fmt.Sprintf("BENCH_SAY=%d", n))
+	env := []string{fmt.Sprintf("BENCH_SAY=%d", n)}
+	if sayProfile != "" {
+		env = append(env, "BENCH_CPUPROFILE="+sayProfile)
+	}
+	p := b.startKit(ctx, host.Options{UI: u}, env...)
 	inst, _, err := p.Prepare(ctx, protocol.TypeProvisioner, "bench", kitSettings)
 	check(err)
 	t := time.Now()
 	check(inst.Provision(ctx, nil, nil))
+	returned, shown := time.Since(t), u.n.Load()
 	select {
 	case <-u.done:
 	case <-time.After(time.Minute):
@@ -460,7 +495,7 @@ func (b *bench) say(n int) report.Row {
 	el := time.Since(t)
 	check(p.Close())
 	return report.Row{Scenario: fmt.Sprintf("7 ui/say x%d, one plugin", n), System: "packer-stdio", Median: float64(el.Microseconds()) / 1e3, Unit: "ms",
-		Note: "from Provision's call until the host's UI has shown the last line"}
+		Note: fmt.Sprintf("from Provision's call until the host's UI has shown the last line; Provision returned after %d ms with %d shown", returned.Milliseconds(), shown)}
 }
 
 type countWriter struct {
