@@ -1,20 +1,13 @@
 package pluginkit
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
-	"sort"
-	"strings"
 
 	"github.com/invopop/jsonschema"
-	validator "github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
+	"github.com/packer-stdio/packer/pluginkit/internal/schemacheck"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -22,7 +15,7 @@ import (
 // handshake and compiled for validation.
 type configSchema struct {
 	raw      json.RawMessage
-	compiled *validator.Schema
+	compiled *schemacheck.Schema
 }
 
 // reflectSchema builds the schema of the struct cfg points to: draft 2020-12,
@@ -52,16 +45,7 @@ func reflectSchema(cfg any) (*configSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding schema of %T: %w", cfg, err)
 	}
-	doc, err := validator.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("decoding schema of %T: %w", cfg, err)
-	}
-	c := validator.NewCompiler()
-	const url = "urn:pluginkit:config.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("schema of %T: %w", cfg, err)
-	}
-	compiled, err := c.Compile(url)
+	compiled, err := schemacheck.Compile(raw)
 	if err != nil {
 		return nil, fmt.Errorf("compiling schema of %T: %w", cfg, err)
 	}
@@ -85,58 +69,18 @@ func mergeConfigs(configs []json.RawMessage) (map[string]json.RawMessage, error)
 	return merged, nil
 }
 
-var printer = message.NewPrinter(language.English)
-
 // validate checks the merged configuration against the schema and returns
-// one ConfigError per violation, sorted by path.
+// one ConfigError per violation, sorted by path: every violation at once,
+// each at its instance's JSON Pointer (an unknown or missing key at the
+// key's own path).
 func (s *configSchema) validate(merged []byte) ([]ConfigError, error) {
-	inst, err := validator.UnmarshalJSON(bytes.NewReader(merged))
-	if err != nil {
+	vs, err := s.compiled.Validate(merged)
+	if err != nil || len(vs) == 0 {
 		return nil, err
 	}
-	err = s.compiled.Validate(inst)
-	if err == nil {
-		return nil, nil
+	out := make([]ConfigError, len(vs))
+	for i, v := range vs {
+		out[i] = ConfigError{Path: v.Path, Message: v.Message}
 	}
-	ve, ok := err.(*validator.ValidationError)
-	if !ok {
-		return nil, err
-	}
-	var out []ConfigError
-	collect(ve, &out)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
-}
-
-// collect appends the leaves of a validation error tree. Unknown and missing
-// keys are reported at the key's own path.
-func collect(ve *validator.ValidationError, out *[]ConfigError) {
-	if len(ve.Causes) > 0 {
-		for _, c := range ve.Causes {
-			collect(c, out)
-		}
-		return
-	}
-	switch k := ve.ErrorKind.(type) {
-	case *kind.AdditionalProperties:
-		for _, p := range k.Properties {
-			*out = append(*out, ConfigError{Path: pointer(append(slices.Clone(ve.InstanceLocation), p)), Message: "unknown key"})
-		}
-	case *kind.Required:
-		for _, p := range k.Missing {
-			*out = append(*out, ConfigError{Path: pointer(append(slices.Clone(ve.InstanceLocation), p)), Message: "missing required key"})
-		}
-	default:
-		*out = append(*out, ConfigError{Path: pointer(ve.InstanceLocation), Message: ve.ErrorKind.LocalizedString(printer)})
-	}
-}
-
-// pointer formats a JSON Pointer (RFC 6901).
-func pointer(tokens []string) string {
-	var b strings.Builder
-	for _, t := range tokens {
-		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
-	}
-	return b.String()
 }

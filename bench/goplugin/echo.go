@@ -27,14 +27,17 @@ type echoer interface {
 // rpcPlugin is the go-plugin net/rpc plugin serving echo.
 type rpcPlugin struct{}
 
-func (rpcPlugin) Server(*plugin.MuxBroker) (any, error) { return &rpcServer{}, nil }
-
-func (rpcPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) {
-	return &rpcClient{c: c}, nil
+func (rpcPlugin) Server(b *plugin.MuxBroker) (any, error) {
+	return &rpcServer{relayServer{broker: b}}, nil
 }
 
-// rpcServer is the net/rpc receiver; its one method echoes its argument.
-type rpcServer struct{}
+func (rpcPlugin) Client(b *plugin.MuxBroker, c *rpc.Client) (any, error) {
+	return &rpcClient{c: c, relay: &relayClient{broker: b, c: c}}, nil
+}
+
+// rpcServer is the net/rpc receiver: Echo echoes its argument; Sink and
+// Source are the relay's two roles (relay.go).
+type rpcServer struct{ relayServer }
 
 // Echo copies args into reply.
 func (*rpcServer) Echo(args Msg, reply *Msg) error {
@@ -42,7 +45,10 @@ func (*rpcServer) Echo(args Msg, reply *Msg) error {
 	return nil
 }
 
-type rpcClient struct{ c *rpc.Client }
+type rpcClient struct {
+	c     *rpc.Client
+	relay *relayClient
+}
 
 func (r *rpcClient) Echo(_ context.Context, m Msg) (Msg, error) {
 	var out Msg
@@ -101,16 +107,21 @@ type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 }
 
-func (grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (grpcPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
 	s.RegisterService(&echoDesc, grpcServer{})
+	s.RegisterService(sinkService, nil)
+	s.RegisterService(&sourceDesc, &grpcSource{broker: b})
 	return nil
 }
 
-func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return &grpcClient{cc: cc}, nil
+func (grpcPlugin) GRPCClient(_ context.Context, b *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return &grpcClient{cc: cc, relay: &grpcRelay{broker: b, cc: cc}}, nil
 }
 
-type grpcClient struct{ cc *grpc.ClientConn }
+type grpcClient struct {
+	cc    *grpc.ClientConn
+	relay *grpcRelay
+}
 
 func (g *grpcClient) Echo(ctx context.Context, m Msg) (Msg, error) {
 	var out Msg

@@ -7,8 +7,12 @@
 //
 // Scenarios: 1 cold start (spawn, handshake, dispense, one call, Kill, which
 // waits for the exit), 2 round trip of one small call with one caller,
-// 3 throughput with 16 concurrent callers on one plugin, 5 scale (N plugins
-// started and driven at once by this host). Both sides log to a null logger.
+// 3 throughput with 16 concurrent callers on one plugin, 4 relay of
+// -relay-mb MiB from a provisioner plugin through this host to a builder
+// plugin that writes a file (relay.go), 5 scale (N plugins started and
+// driven at once by this host). Both sides log to a null logger.
+// plugin-bench -goplugin DIR builds this module and runs it itself,
+// interleaved with its own repetitions.
 //
 // It is a separate module so the main module never depends on go-plugin. The
 // program re-runs itself as the plugin, with the transport named by
@@ -62,6 +66,7 @@ func main() {
 	n := flag.Int("n", 2000, "round trips per latency sample set")
 	cold := flag.Int("cold", 30, "cold starts")
 	scales := flag.String("scale", "1,10,100", "plugin counts for the scale scenario (empty: skip)")
+	relayMB := flag.String("relay-mb", "256", "MiB moved through the relay, a comma-separated list of sizes (empty: skip)")
 	asJSON := flag.Bool("json", false, "print JSON lines (for plugin-bench -merge) instead of the table")
 	flag.Parse()
 
@@ -74,6 +79,15 @@ func main() {
 	} {
 		tr.self = self
 		rows = append(rows, tr.cold(*cold), tr.rtt(*n), tr.throughput(*n*5))
+		for _, s := range strings.Split(*relayMB, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			var mb int
+			_, err := fmt.Sscan(s, &mb)
+			check(err)
+			rows = append(rows, tr.relay(mb))
+		}
 		if *scales != "" {
 			for _, s := range strings.Split(*scales, ",") {
 				var k int
@@ -128,6 +142,7 @@ type transport struct {
 type plug struct {
 	client *plugin.Client
 	echo   echoer
+	pid    int
 }
 
 // start spawns the plugin, completes the handshake and dispenses echo.
@@ -152,7 +167,7 @@ func (tr *transport) start() *plug {
 	check(err)
 	raw, err := rc.Dispense("echo")
 	check(err)
-	return &plug{client: c, echo: raw.(echoer)}
+	return &plug{client: c, echo: raw.(echoer), pid: cmd.Process.Pid}
 }
 
 func (p *plug) call() {

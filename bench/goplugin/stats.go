@@ -63,13 +63,19 @@ func writeJSON(w io.Writer, rows []Row) error {
 
 // rss returns this process's resident set in KiB from /proc/self/status
 // (0 where there is none).
-func rss() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func rss() int64 { return status("self", "VmRSS:") }
+
+// peakRSS returns the peak resident set (VmHWM) of the running process pid
+// in KiB, from /proc/PID/status; read it before the process exits.
+func peakRSS(pid int) int64 { return status(strconv.Itoa(pid), "VmHWM:") }
+
+func status(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}

@@ -22,7 +22,14 @@ type Row struct {
 	P99      float64 `json:"p99"`
 	Unit     string  `json:"unit"`
 	Note     string  `json:"note,omitempty"`
+	// Floor marks a row that measures no plugin system but the operating
+	// system's floor for the scenario (a tiny binary, a pipe, cp). The
+	// last floor row of a scenario is the one ratios are taken against.
+	Floor bool `json:"floor,omitempty"`
 }
+
+// Reference is the system every other row is compared with.
+const Reference = "go-plugin net/rpc"
 
 // Durations returns the median and 99th percentile of ds, in microseconds.
 func Durations(ds []time.Duration) (median, p99 float64) {
@@ -80,11 +87,73 @@ func ReadJSON(r io.Reader) ([]Row, error) {
 	return rows, sc.Err()
 }
 
-// Print writes rows as one table, in the order given.
-func Print(w io.Writer, rows []Row) {
-	fmt.Fprintf(w, "%-34s %-18s %14s %14s  %-8s %s\n", "scenario", "system", "median", "p99", "unit", "note")
+// Merge turns the rows of several repetitions into one row per scenario
+// and system, in the order of their first appearance: the row whose median
+// is the median of the repetitions' medians (its note too), with "median
+// of N runs" added to the note when there was more than one.
+func Merge(rows []Row) []Row {
+	type key struct{ scenario, system string }
+	var order []key
+	groups := map[key][]Row{}
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-34s %-18s %14s %14s  %-8s %s\n", r.Scenario, r.System, num(r.Median), num(r.P99), r.Unit, r.Note)
+		k := key{r.Scenario, r.System}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	// Keep scenarios together: a scenario's rows follow its first row.
+	slices.SortStableFunc(order, func(a, b key) int {
+		return slices.IndexFunc(order, func(k key) bool { return k.scenario == a.scenario }) -
+			slices.IndexFunc(order, func(k key) bool { return k.scenario == b.scenario })
+	})
+	out := make([]Row, 0, len(order))
+	for _, k := range order {
+		g := slices.Clone(groups[k])
+		slices.SortStableFunc(g, func(a, b Row) int {
+			switch {
+			case a.Median < b.Median:
+				return -1
+			case a.Median > b.Median:
+				return 1
+			}
+			return 0
+		})
+		r := g[(len(g)-1)/2]
+		if len(g) > 1 {
+			r.Note = fmt.Sprintf("%s; median of %d runs", r.Note, len(g))
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Print writes rows as one table, in the order given, with two ratios per
+// row: its median over the median of the scenario's go-plugin net/rpc row,
+// and over its reference floor (the scenario's last floor row). A ratio
+// reads in the row's unit: above 1 is slower for a time, faster for a
+// rate.
+func Print(w io.Writer, rows []Row) {
+	ref := map[string]float64{}
+	floor := map[string]float64{}
+	for _, r := range rows {
+		if r.System == Reference {
+			ref[r.Scenario] = r.Median
+		}
+		if r.Floor {
+			floor[r.Scenario] = r.Median
+		}
+	}
+	ratio := func(v, by float64) string {
+		if v == 0 || by == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(v/by, 'f', 2, 64) + "x"
+	}
+	const format = "%-30s %-24s %12s %12s  %-7s %10s %9s  %s\n"
+	fmt.Fprintf(w, format, "scenario", "system", "median", "p99", "unit", "/net/rpc", "/floor", "note")
+	for _, r := range rows {
+		fmt.Fprintf(w, format, r.Scenario, r.System, num(r.Median), num(r.P99), r.Unit, ratio(r.Median, ref[r.Scenario]), ratio(r.Median, floor[r.Scenario]), r.Note)
 	}
 }
 
@@ -98,15 +167,23 @@ func num(v float64) string {
 	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
-// PeakRSS returns this process's current resident set in KiB, from
+// RSS returns this process's current resident set in KiB, from
 // /proc/self/status (0 where there is none).
-func RSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func RSS() int64 { return status("self", "VmRSS:") }
+
+// PeakRSS returns the peak resident set (VmHWM) of the running process pid
+// in KiB, from /proc/PID/status (0 where there is none). Read it before the
+// process exits: getrusage's ru_maxrss of a child started with vfork+exec
+// can carry its parent's RSS instead.
+func PeakRSS(pid int) int64 { return status(strconv.Itoa(pid), "VmHWM:") }
+
+func status(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}
