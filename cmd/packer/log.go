@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -37,7 +38,7 @@ func openLog(e *env) (io.Writer, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envLogPath, err)
 	}
-	return f, func() { f.Close() }, nil
+	return &warnOnce{w: f, stderr: e.stderr, what: envLogPath + " file " + path}, func() { f.Close() }, nil
 }
 
 // openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
@@ -53,5 +54,27 @@ func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
 	}
-	return protocol.NewTracer(f).WithMask(mask), func() { f.Close() }, nil
+	w := &warnOnce{w: f, stderr: e.stderr, what: envTrace + " file " + path}
+	return protocol.NewTracer(w).WithMask(mask), func() { f.Close() }, nil
+}
+
+// warnOnce passes writes to a log or trace file and, the first time one
+// fails (a full disk, a quota, a file on a device that refuses writes),
+// says so on stderr: the build goes on, but the user learns that the file
+// is incomplete. Later errors are returned without a word.
+type warnOnce struct {
+	w      io.Writer
+	stderr io.Writer
+	what   string
+	once   sync.Once
+}
+
+func (w *warnOnce) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if err != nil {
+		w.once.Do(func() {
+			fmt.Fprintf(w.stderr, "packer: warning: writing the %s failed: %v; it is incomplete from here on\n", w.what, err)
+		})
+	}
+	return n, err
 }
