@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -221,6 +222,7 @@ func runBuild(e *env, args []string) int {
 		Progress:        isTerminal(e.stderr) && !*machine,
 		Mask:            masker.Mask,
 	})
+	defer console.Close()
 	keys := packerKeys(t, tctx, *debug, *force)
 	runner := build.NewRunner(build.Options{
 		UI:         func(name string) build.UI { return console.Build(name) },
@@ -268,18 +270,29 @@ func handleSignals(u *ui.BuildUI, cancel context.CancelCauseFunc, runner *build.
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
+	var saying sync.WaitGroup
+	say := func(msg string) {
+		saying.Add(1)
+		go func() {
+			defer saying.Done()
+			u.Error(msg)
+		}()
+	}
 	go func() {
 		count := 0
 		for {
 			select {
 			case sig := <-ch:
 				count++
+				// Act first, then say so on another goroutine: a
+				// terminal that does not take output (flooded,
+				// paused) must not stop Ctrl-C from working.
 				if count == 1 {
-					u.Error(fmt.Sprintf("%s received: cancelling the builds and cleaning up (again to stop at once)...", sigName(sig)))
 					cancel(fmt.Errorf("interrupted by %s", sigName(sig)))
+					say(fmt.Sprintf("%s received: cancelling the builds and cleaning up (again to stop at once)...", sigName(sig)))
 				} else {
-					u.Error("Stopping at once: killing every plugin process.")
 					runner.Kill()
+					say("Stopping at once: killing every plugin process.")
 				}
 			case <-done:
 				return
@@ -289,6 +302,13 @@ func handleSignals(u *ui.BuildUI, cancel context.CancelCauseFunc, runner *build.
 	return func() {
 		signal.Stop(ch)
 		close(done)
+		// Let the messages out, unless the terminal does not take them.
+		said := make(chan struct{})
+		go func() { saying.Wait(); close(said) }()
+		select {
+		case <-said:
+		case <-time.After(time.Second):
+		}
 	}
 }
 
@@ -336,7 +356,9 @@ func report(console *ui.Console, results []build.Result, took time.Duration, int
 				bu.Machine("artifact", n, "file", strconv.Itoa(j), f)
 			}
 			bu.Machine("artifact", n, "end")
-			lines = append(lines, fmt.Sprintf("--> %s: %s", r.Name, a.String))
+			// One line per artifact: a newline in its description
+			// must not add a fake artifact to the list.
+			lines = append(lines, fmt.Sprintf("--> %s: %s", r.Name, ui.Neutralize(a.String)))
 		}
 	}
 	if len(lines) > 0 {

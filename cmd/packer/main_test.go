@@ -39,6 +39,8 @@ var helperPlugins = map[string]func(){
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
 	"packer-provisioner-stubborn":    stubbornProvisioner,
+	// Hostile plugins (hostile_plugins_test.go).
+	"packer-builder-spoof": serveSpoof,
 }
 
 func TestMain(m *testing.M) {
