@@ -224,6 +224,11 @@ func runBuild(e *env, args []string) int {
 	})
 	defer console.Close()
 	keys := packerKeys(t, tctx, *debug, *force)
+	timeout, err := prepareTimeout(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
+		return 1
+	}
 	runner := build.NewRunner(build.Options{
 		UI:         func(name string) build.UI { return console.Build(name) },
 		Log:        logw,
@@ -234,6 +239,8 @@ func runBuild(e *env, args []string) int {
 		OnError:    *onError,
 		HostInfo:   protocol.Peer{Name: "packer", Version: Version},
 		AskCapable: askIn != nil,
+
+		PrepareTimeout: timeout,
 	})
 
 	ctx, cancel := context.WithCancelCause(context.Background())

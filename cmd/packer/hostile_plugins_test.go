@@ -30,3 +30,20 @@ func serveSpoof() {
 	pluginkit.RegisterBuilder("spoof", new(spoof))
 	pluginkit.Serve()
 }
+
+// hangPrepare is a builder whose Prepare never returns: validate and build
+// must give up on it (PACKER_PREPARE_TIMEOUT) instead of waiting forever.
+type hangPrepare struct{ config noConfig }
+
+func (h *hangPrepare) Config() any { return &h.config }
+func (h *hangPrepare) Prepare() ([]string, error) {
+	select {} // a plugin stuck in a dead lock
+}
+func (h *hangPrepare) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Artifact, error) {
+	return nil, nil
+}
+
+func serveHangPrepare() {
+	pluginkit.RegisterBuilder("hang-prepare", new(hangPrepare))
+	pluginkit.Serve()
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -19,7 +20,24 @@ const (
 	// envTrace writes the protocol trace (every message to and from every
 	// plugin, as JSON lines) to this file.
 	envTrace = "PACKER_RPC_TRACE"
+	// envPrepareTimeout bounds each component/prepare (a duration; the
+	// default is host.DefaultPrepareTimeout).
+	envPrepareTimeout = "PACKER_PREPARE_TIMEOUT"
 )
+
+// prepareTimeout returns PACKER_PREPARE_TIMEOUT, or 0 (the host's default)
+// when it is not set.
+func prepareTimeout(e *env) (time.Duration, error) {
+	v := e.getenv(envPrepareTimeout)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2m", envPrepareTimeout, v)
+	}
+	return d, nil
+}
 
 // openLog returns where the log goes, and a closer for it. The log holds
 // packer's own lines and every plugin's stderr lines prefixed with the

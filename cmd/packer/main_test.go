@@ -40,7 +40,8 @@ var helperPlugins = map[string]func(){
 	"packer-provisioner-shell-local": probeProvisioner,
 	"packer-provisioner-stubborn":    stubbornProvisioner,
 	// Hostile plugins (hostile_plugins_test.go).
-	"packer-builder-spoof": serveSpoof,
+	"packer-builder-spoof":        serveSpoof,
+	"packer-builder-hang-prepare": serveHangPrepare,
 }
 
 func TestMain(m *testing.M) {
