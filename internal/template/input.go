@@ -55,8 +55,12 @@ func openRegular(path, what string, kind error) (*os.File, error) {
 		if fi.Mode().IsRegular() {
 			return nil
 		}
+		hint := "; give the path of a file"
+		if what == "template" {
+			hint += ", or - for standard input"
+		}
 		return &Error{File: path, Kind: kind,
-			Msg: fmt.Sprintf("%s is not a regular file (it is a %s); give the path of a file, or - for standard input", what, fileKind(fi.Mode()))}
+			Msg: fmt.Sprintf("%s is not a regular file (it is a %s)%s", what, fileKind(fi.Mode()), hint)}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
