@@ -127,7 +127,8 @@ run; a second Ctrl-C kills the plugins at once.
 
 Environment: PACKER_LOG=1 writes the log (packer's and every plugin's stderr)
 to stderr, PACKER_LOG_PATH=FILE to a file instead; PACKER_RPC_TRACE=FILE
-records every protocol message.`
+records every protocol message; PACKER_PREPARE_TIMEOUT=DURATION (default 1m)
+bounds how long a plugin may take to check its configuration.`
 
 func runBuild(e *env, args []string) int {
 	fs := newFlagSet(e, "build", "TEMPLATE", buildHelp)
