@@ -146,3 +146,42 @@ func TestAskAfterCancelledAsk(t *testing.T) {
 		t.Error("Ask after the end of input succeeded")
 	}
 }
+
+// TestAskWaitingForItsTurnCanBeCancelled: questions are asked one at a
+// time, and one waiting for its turn returns as soon as it is cancelled,
+// not when the question before it is answered.
+func TestAskWaitingForItsTurnCanBeCancelled(t *testing.T) {
+	in, typist := io.Pipe()
+	defer typist.Close()
+	var out lockedBuilder
+	c := ui.New(ui.Options{Stdout: &out, Stderr: &out, Stdin: in})
+	defer c.Close()
+	first := make(chan string, 1)
+	go func() {
+		s, _ := c.Build("a").Ask(t.Context(), "first?")
+		first <- s
+	}()
+	waitFor(t, out.String, "first?")
+	ctx, cancel := context.WithCancel(t.Context())
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Build("b").Ask(ctx, "second?")
+		second <- err
+	}()
+	cancel()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled Ask: %v; want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second): // a bound that turns a hang into a failure
+		t.Fatal("a cancelled Ask waited for the question before it")
+	}
+	if strings.Contains(out.String(), "second?") {
+		t.Errorf("the cancelled question was shown: %q", out.String())
+	}
+	io.WriteString(typist, "one\n")
+	if s := <-first; s != "one" {
+		t.Errorf("first Ask = %q; want \"one\"", s)
+	}
+}

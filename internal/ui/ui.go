@@ -51,7 +51,7 @@ type Console struct {
 	// a question wants one, and hands it to whoever asks next. A
 	// question cancelled before its line came does not lose the line:
 	// the next question gets it.
-	askMu    sync.Mutex    // one question at a time; guards reading
+	asking   chan struct{} // holds the one question being asked; guards reading
 	reading  bool          // a line was asked for and not yet taken
 	want     chan struct{} // asks the reader for one more line
 	answers  chan answer
@@ -76,7 +76,8 @@ func New(o Options) *Console {
 	if o.Mask == nil {
 		o.Mask = func(s string) string { return s }
 	}
-	return &Console{o: o, want: make(chan struct{}), answers: make(chan answer), done: make(chan struct{}), ended: make(chan struct{})}
+	return &Console{o: o, asking: make(chan struct{}, 1), want: make(chan struct{}), answers: make(chan answer),
+		done: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // Close stops the goroutine that reads answers, if one was started; it
@@ -336,8 +337,12 @@ func (u *BuildUI) Ask(ctx context.Context, query string) (string, error) {
 		return "", c.endErr
 	default:
 	}
-	c.askMu.Lock()
-	defer c.askMu.Unlock()
+	select { // a question waiting for its turn can be cancelled
+	case c.asking <- struct{}{}:
+		defer func() { <-c.asking }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	u.line(c.o.Stdout, "==>", query, false)
 	if !c.reading {
 		select {
