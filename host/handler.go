@@ -77,6 +77,11 @@ func (p *Plugin) runHook(ctx context.Context, req *protocol.Request) error {
 	if p.opts.Hook == nil {
 		return protocol.ErrUnsupported.WithMessage("this host runs no hooks")
 	}
+	ctx, leave, err := p.hooks.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	var comm Communicator
 	if m.Communicator != "" {
 		rc := newRemoteComm(p, m.Communicator)

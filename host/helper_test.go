@@ -120,13 +120,13 @@ func helperMain(mode string) int {
 			}
 			out.result(m.ID, res)
 		case protocol.MethodPrepare:
-			if faultPrepare(mode, m, out, sc) {
+			if faultPrepare(mode, m, out, sc) || hostilePrepare(mode, out, sc) {
 				continue
 			}
 			out.result(m.ID, protocol.PrepareResult{Instance: "i1", Warnings: []string{}})
 		case protocol.MethodBuilderRun:
 			runID = m.ID
-			if !faultRun(mode, m, out, sc) {
+			if !faultRun(mode, m, out, sc) && !hostileRun(mode, m, out, sc) {
 				helperRun(mode, m.ID, out)
 			}
 		case protocol.MethodProvision:

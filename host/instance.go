@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -32,7 +34,8 @@ func (i *Instance) Handle() string { return i.handle }
 // key in an earlier one. It returns the plugin's warnings. When the plugin
 // rejects the configuration, the error wraps [protocol.ErrConfigInvalid],
 // [ConfigErrors] gives the errors with their JSON-pointer paths, and the
-// warnings are still returned.
+// warnings are still returned. A plugin that does not answer within
+// [Options.PrepareTimeout] is killed, and the error wraps [ErrTimeout].
 func (p *Plugin) Prepare(ctx context.Context, typ, name string, configs ...any) (*Instance, []string, error) {
 	params := protocol.PrepareParams{Type: typ, Name: name, Configs: make([]json.RawMessage, 0, len(configs))}
 	for n, c := range configs {
@@ -52,7 +55,20 @@ func (p *Plugin) Prepare(ctx context.Context, typ, name string, configs ...any) 
 		params.Configs = append(params.Configs, raw)
 	}
 	var res protocol.PrepareResult
-	if err := p.conn.Call(ctx, protocol.MethodPrepare, params, &res); err != nil {
+	// Preparing only checks a configuration: a plugin that has not
+	// answered within PrepareTimeout is hung, and is killed.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(p.opts.PrepareTimeout, func() {
+		timedOut.Store(true)
+		p.Kill()
+	})
+	err := p.conn.Call(ctx, protocol.MethodPrepare, params, &res)
+	timer.Stop()
+	if err != nil && timedOut.Load() {
+		return nil, nil, &PluginError{Plugin: p.name, Op: protocol.MethodPrepare,
+			Err: fmt.Errorf("%w: no answer to %s within %v; the plugin was killed", ErrTimeout, protocol.MethodPrepare, p.opts.PrepareTimeout)}
+	}
+	if err != nil {
 		return nil, configWarnings(err), p.callErr(protocol.MethodPrepare, err)
 	}
 	if res.Instance == "" {
@@ -69,7 +85,10 @@ func (i *Instance) want(op, typ string) error {
 }
 
 // Run runs a prepared builder and returns its artifact (nil when it made
-// none). Cancelling ctx sends $/cancelRequest and waits at most CancelGrace
+// none). While it runs, the plugin's hook/run calls are served one at a
+// time; once it is answered, a hook/run still in flight is cancelled and
+// waited for, and a later one is refused (SPEC §7.3). Cancelling ctx sends
+// $/cancelRequest and waits at most CancelGrace
 // for the answer; the error then wraps [protocol.ErrCancelled] when the
 // plugin stopped, or ctx.Err() when it did not answer in time.
 func (i *Instance) Run(ctx context.Context) (*protocol.Artifact, error) {
@@ -77,7 +96,9 @@ func (i *Instance) Run(ctx context.Context) (*protocol.Artifact, error) {
 		return nil, err
 	}
 	var res protocol.BuilderRunResult
+	end := i.p.hooks.beginRun()
 	err := i.p.conn.Call(ctx, protocol.MethodBuilderRun, protocol.InstanceParams{Instance: i.handle}, &res)
+	end()
 	if err != nil {
 		return nil, i.p.callErr(protocol.MethodBuilderRun, err)
 	}

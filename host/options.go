@@ -30,6 +30,16 @@ type Options struct {
 	Tracer *protocol.Tracer
 	// HandshakeTimeout bounds start and initialize. Default 10s.
 	HandshakeTimeout time.Duration
+	// MaxCallbacks bounds how many of the plugin's requests (ui/ask,
+	// hook/run, communicator/*, stream/*) the host handles at once; one
+	// over it is answered with [protocol.ErrTooManyRequests] without being
+	// handled (SPEC §10). Default 64.
+	MaxCallbacks int
+	// PrepareTimeout bounds each component/prepare. Preparing only checks
+	// a configuration: a plugin that has not answered within it is taken
+	// for hung and killed (as by [Plugin.Kill]), and Prepare returns an
+	// error wrapping [ErrTimeout]. Default 1m.
+	PrepareTimeout time.Duration
 	// CancelGrace is how long a cancelled call waits for the plugin's
 	// answer. Default 5s.
 	CancelGrace time.Duration
@@ -53,6 +63,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultShutdownGrace    = 2 * time.Second
 	DefaultKillGrace        = 2 * time.Second
+	DefaultPrepareTimeout   = time.Minute
+	DefaultMaxCallbacks     = 64
 )
 
 func (o Options) withDefaults(cmd *exec.Cmd) Options {
@@ -64,6 +76,12 @@ func (o Options) withDefaults(cmd *exec.Cmd) Options {
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxCallbacks <= 0 {
+		o.MaxCallbacks = DefaultMaxCallbacks
+	}
+	if o.PrepareTimeout <= 0 {
+		o.PrepareTimeout = DefaultPrepareTimeout
 	}
 	if o.CancelGrace <= 0 {
 		o.CancelGrace = protocol.DefaultCancelGrace

@@ -67,6 +67,8 @@ type Plugin struct {
 	commMu   sync.Mutex
 	nextComm uint64
 	comms    map[string]Communicator
+
+	hooks hookState
 }
 
 func newPlugin(opts Options, cmd *exec.Cmd) *Plugin {
@@ -207,6 +209,7 @@ func (p *Plugin) connOptions() protocol.Options {
 		Tracer:      p.opts.Tracer.WithPeer(p.name),
 		Logger:      log.New(connLog{p}, "", 0),
 		CancelGrace: p.opts.CancelGrace,
+		MaxHandlers: p.opts.MaxCallbacks,
 	}
 }
 

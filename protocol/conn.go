@@ -78,6 +78,12 @@ type Options struct {
 	// its context is done and $/cancelRequest was sent. Zero means
 	// [DefaultCancelGrace].
 	CancelGrace time.Duration
+	// MaxHandlers bounds how many of the peer's requests are handled at
+	// once; zero means no bound. A request over it is answered with
+	// [ErrTooManyRequests] from the read loop, without a goroutine, so a
+	// peer that floods requests costs no more memory than the bound (and
+	// is slowed down by its own answers when it does not read them).
+	MaxHandlers int
 }
 
 // DefaultCancelGrace is the default [Options.CancelGrace].
@@ -101,6 +107,9 @@ type Conn struct {
 	mu       sync.Mutex
 	inflight map[jsonrpc2.ID]*inflight
 	cause    error
+
+	maxHandlers int
+	handlers    atomic.Int64 // requests being handled
 
 	streams streamTable
 	wg      sync.WaitGroup
@@ -127,6 +136,8 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 		logger:   logger,
 		grace:    opts.CancelGrace,
 		inflight: map[jsonrpc2.ID]*inflight{},
+
+		maxHandlers: opts.MaxHandlers,
 	}
 	if conn.grace <= 0 {
 		conn.grace = DefaultCancelGrace
@@ -304,6 +315,11 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		}
 		return
 	}
+	if c.maxHandlers > 0 && c.handlers.Load() >= int64(c.maxHandlers) {
+		c.reply(ctx, r.ID, nil, ErrTooManyRequests.WithMessage("%s: %d of your requests are already being handled; send it again once one is answered", r.Method, c.maxHandlers), nil)
+		return
+	}
+	c.handlers.Add(1)
 	rctx, cancel := context.WithCancel(ctx)
 	fl := &inflight{cancel: cancel}
 	c.mu.Lock()
@@ -318,6 +334,7 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		delete(c.inflight, r.ID)
 		c.mu.Unlock()
 		c.reply(ctx, r.ID, res, err, fl)
+		c.handlers.Add(-1)
 	}()
 }
 

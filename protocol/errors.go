@@ -112,6 +112,7 @@ const (
 	CodeMessageTooLarge    = -32009
 	CodeShuttingDown       = -32010
 	CodeUnsupported        = -32011
+	CodeTooManyRequests    = -32012
 )
 
 // ErrParse is answered, with a null id, to a line that is not valid JSON or
@@ -178,6 +179,11 @@ var ErrShuttingDown = NewError(CodeShuttingDown, "shutting down")
 // ErrUnsupported is answered when the receiver understands the request but
 // cannot do it, for example a communicator call to a build that has none.
 var ErrUnsupported = NewError(CodeUnsupported, "unsupported")
+
+// ErrTooManyRequests is answered, at once and without handling it, to a
+// request that arrives while the receiver already handles as many of the
+// sender's requests as it allows ([Options.MaxHandlers]).
+var ErrTooManyRequests = NewError(CodeTooManyRequests, "too many requests")
 
 // ErrConnClosed is returned by calls on a connection that has closed, or
 // that closed while the call was in flight. The connection's Err method

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,7 +112,8 @@ run; a second Ctrl-C kills the plugins at once.
 Environment: PACKER_LOG=1 writes the log (packer's and every plugin's stderr)
 to stderr, PACKER_LOG_PATH=FILE to a file instead; PACKER_RPC_TRACE=FILE
 records every protocol message; PACKER_NO_COLOR or NO_COLOR (any value)
-turns colours off.`
+turns colours off; PACKER_PREPARE_TIMEOUT=DURATION (default 1m) bounds how
+long a plugin may take to check its configuration.`
 
 func runBuild(e *env, args []string) int {
 	fs := newFlagSet(e, "build", "TEMPLATE", buildHelp)
@@ -210,7 +212,13 @@ func runBuild(e *env, args []string) int {
 		Progress:        isTerminal(e.stderr) && !*machine,
 		Mask:            masker.Mask,
 	})
+	defer console.Close()
 	keys := packerKeys(t, tctx, *debug, *force)
+	timeout, err := prepareTimeout(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
+		return 1
+	}
 	runner := build.NewRunner(build.Options{
 		UI:         func(name string) build.UI { return console.Build(name) },
 		Log:        logw,
@@ -221,6 +229,8 @@ func runBuild(e *env, args []string) int {
 		OnError:    *onError,
 		HostInfo:   protocol.Peer{Name: "packer", Version: Version},
 		AskCapable: askIn != nil,
+
+		PrepareTimeout: timeout,
 	})
 
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -270,18 +280,29 @@ func handleSignals(u *ui.BuildUI, cancel context.CancelCauseFunc, runner *build.
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
+	var saying sync.WaitGroup
+	say := func(msg string) {
+		saying.Add(1)
+		go func() {
+			defer saying.Done()
+			u.Error(msg)
+		}()
+	}
 	go func() {
 		count := 0
 		for {
 			select {
 			case sig := <-ch:
 				count++
+				// Act first, then say so on another goroutine: a
+				// terminal that does not take output (flooded,
+				// paused) must not stop Ctrl-C from working.
 				if count == 1 {
-					u.Error(fmt.Sprintf("%s received: cancelling the builds and cleaning up (again to stop at once)...", sigName(sig)))
 					cancel(fmt.Errorf("interrupted by %s", sigName(sig)))
+					say(fmt.Sprintf("%s received: cancelling the builds and cleaning up (again to stop at once)...", sigName(sig)))
 				} else {
-					u.Error("Stopping at once: killing every plugin process.")
 					runner.Kill()
+					say("Stopping at once: killing every plugin process.")
 				}
 			case <-done:
 				return
@@ -291,6 +312,13 @@ func handleSignals(u *ui.BuildUI, cancel context.CancelCauseFunc, runner *build.
 	return func() {
 		signal.Stop(ch)
 		close(done)
+		// Let the messages out, unless the terminal does not take them.
+		said := make(chan struct{})
+		go func() { saying.Wait(); close(said) }()
+		select {
+		case <-said:
+		case <-time.After(time.Second):
+		}
 	}
 }
 
@@ -358,7 +386,9 @@ func report(console *ui.Console, results []build.Result, took time.Duration, int
 				bu.Machine("artifact", n, "file", strconv.Itoa(j), f)
 			}
 			bu.Machine("artifact", n, "end")
-			bu.Plain(fmt.Sprintf("--> %s: %s", r.Name, a.String), false)
+			// One line per artifact: a newline in its description
+			// must not add a fake artifact to the list.
+			bu.Plain(fmt.Sprintf("--> %s: %s", r.Name, ui.Neutralize(a.String)), false)
 		}
 	}
 	if len(failed) > 0 || interrupted {

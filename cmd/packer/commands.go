@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/build"
@@ -109,6 +110,11 @@ func runValidate(e *env, args []string) int {
 	stderr := masker.Writer(e.stderr)
 	defer stderr.Close()
 	keys := packerKeys(t, tctx, false, false)
+	timeout, err := prepareTimeout(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
+		return 1
+	}
 	var errs []error
 	for _, b := range builds {
 		comps := []build.Component{b.Builder}
@@ -121,7 +127,7 @@ func runValidate(e *env, args []string) int {
 			}
 		}
 		for _, c := range comps {
-			if err := prepareOnce(c, b, keys, mlog, stderr); err != nil {
+			if err := prepareOnce(c, b, keys, timeout, mlog, stderr); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -146,8 +152,8 @@ func runValidate(e *env, args []string) int {
 
 // prepareOnce starts a component's plugin, prepares it as build b would and
 // shuts it down. Warnings go to stderr.
-func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, stderr io.Writer) error {
-	p, err := startPlugin(c.Args, logw)
+func prepareOnce(c build.Component, b *build.Build, keys map[string]any, timeout time.Duration, logw, stderr io.Writer) error {
+	p, err := startPlugin(c.Args, timeout, logw)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
@@ -172,14 +178,15 @@ func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, s
 }
 
 // startPlugin starts a plugin for a short-lived question (validate,
-// describe); its stderr goes to logw.
-func startPlugin(args []string, logw io.Writer) (*host.Plugin, error) {
+// describe); its stderr goes to logw. prepareTimeout bounds each
+// component/prepare (zero: the host's default).
+func startPlugin(args []string, prepareTimeout time.Duration, logw io.Writer) (*host.Plugin, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	name := ""
 	if len(args) > 2 && args[1] == "plugin" {
 		name = args[2]
 	}
-	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
+	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, HostInfo: protocol.Peer{Name: "packer", Version: Version}, PrepareTimeout: prepareTimeout})
 }
 
 const inspectHelp = `Shows a template's variables, builds and provisioners, as Packer's inspect
@@ -339,7 +346,7 @@ func runDescribe(e *env, args []string) int {
 		return 1
 	}
 	defer closeLog()
-	p, err := startPlugin(args2, logw)
+	p, err := startPlugin(args2, 0, logw)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1

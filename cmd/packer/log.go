@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -18,7 +20,24 @@ const (
 	// envTrace writes the protocol trace (every message to and from every
 	// plugin, as JSON lines) to this file.
 	envTrace = "PACKER_RPC_TRACE"
+	// envPrepareTimeout bounds each component/prepare (a duration; the
+	// default is host.DefaultPrepareTimeout).
+	envPrepareTimeout = "PACKER_PREPARE_TIMEOUT"
 )
+
+// prepareTimeout returns PACKER_PREPARE_TIMEOUT, or 0 (the host's default)
+// when it is not set.
+func prepareTimeout(e *env) (time.Duration, error) {
+	v := e.getenv(envPrepareTimeout)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2m", envPrepareTimeout, v)
+	}
+	return d, nil
+}
 
 // openLog returns where the log goes, and a closer for it. The log holds
 // packer's own lines and every plugin's stderr lines prefixed with the
@@ -37,7 +56,7 @@ func openLog(e *env) (io.Writer, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envLogPath, err)
 	}
-	return f, func() { f.Close() }, nil
+	return &warnOnce{w: f, stderr: e.stderr, what: envLogPath + " file " + path}, func() { f.Close() }, nil
 }
 
 // openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
@@ -53,5 +72,27 @@ func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
 	}
-	return protocol.NewTracer(f).WithMask(mask), func() { f.Close() }, nil
+	w := &warnOnce{w: f, stderr: e.stderr, what: envTrace + " file " + path}
+	return protocol.NewTracer(w).WithMask(mask), func() { f.Close() }, nil
+}
+
+// warnOnce passes writes to a log or trace file and, the first time one
+// fails (a full disk, a quota, a file on a device that refuses writes),
+// says so on stderr: the build goes on, but the user learns that the file
+// is incomplete. Later errors are returned without a word.
+type warnOnce struct {
+	w      io.Writer
+	stderr io.Writer
+	what   string
+	once   sync.Once
+}
+
+func (w *warnOnce) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if err != nil {
+		w.once.Do(func() {
+			fmt.Fprintf(w.stderr, "packer: warning: writing the %s failed: %v; it is incomplete from here on\n", w.what, err)
+		})
+	}
+	return n, err
 }

@@ -42,6 +42,9 @@ var helperPlugins = map[string]func(){
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
 	"packer-provisioner-stubborn":    stubbornProvisioner,
+	// Hostile plugins (hostile_plugins_test.go).
+	"packer-builder-spoof":        serveSpoof,
+	"packer-builder-hang-prepare": serveHangPrepare,
 }
 
 func TestMain(m *testing.M) {

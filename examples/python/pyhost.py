@@ -374,13 +374,26 @@ class Relay:
         self.comm = {}  # handle minted on P's connection -> builder's communicator handle
         self.counter = 0
         self.lock = threading.Lock()
+        self.runs = 0  # builder/run calls in flight: hooks belong to one (SPEC §7.3)
+        self.hook_lock = threading.Lock()  # hooks run one at a time (SPEC §6, §7.3)
 
     def mint(self, prefix):
         with self.lock:
             self.counter += 1
             return "%s%d" % (prefix, self.counter)
 
+    def running(self, delta):
+        with self.lock:
+            self.runs += delta
+
     def hook_run(self, params, cancel):
+        with self.lock:
+            if self.runs == 0:
+                raise RPCError(UNKNOWN_HANDLE, "unknown handle: hook/run while no builder/run is in flight")
+        with self.hook_lock:
+            return self._hook_run(params, cancel)
+
+    def _hook_run(self, params, cancel):
         say("hook/run %s (communicator %r, data %s)" % (params.get("name"), params.get("communicator"),
                                                          dumps(params.get("data"))))
         if params.get("name") != "packer_provision" or not self.provisioner:
@@ -478,10 +491,13 @@ def main():
             say("  component %-15s %s" % (c["type"], c["name"]))
 
         inst = prepare(plugin, "builder", args.builder, cfg, args.builder)
+        relay.running(1)
         try:
             art = plugin.call("builder/run", {"instance": inst}, timeout=120)["artifact"]
         except RPCError as e:
             raise Surprise("builder/run: %s" % e)
+        finally:
+            relay.running(-1)
         if art is None:
             raise Surprise("builder/run produced no artifact")
         say("artifact %s: %s (files %s)" % (art.get("handle"), art["string"], art["files"]))

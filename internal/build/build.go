@@ -110,6 +110,9 @@ type Options struct {
 	HostInfo protocol.Peer
 	// AskCapable says whether ui/ask can be answered.
 	AskCapable bool
+	// PrepareTimeout bounds each component/prepare; zero means
+	// host.DefaultPrepareTimeout.
+	PrepareTimeout time.Duration
 }
 
 // Result is what one build produced.
@@ -229,6 +232,8 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		Tracer:       r.o.Tracer,
 		HostInfo:     r.o.HostInfo,
 		Capabilities: protocol.HostCapabilities{Ask: r.o.AskCapable, Progress: true},
+
+		PrepareTimeout: r.o.PrepareTimeout,
 	})
 	if err != nil {
 		r.Logf("plugin %s did not start: %v", name, err)

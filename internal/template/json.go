@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,10 @@ type member struct {
 type source struct {
 	file string
 	data []byte
+	// lines holds the offset of the start of every line after the
+	// first, built on the first call to pos: a template with 100,000
+	// variables asks for 100,000 positions.
+	lines []int
 }
 
 // pos returns the position of byte offset off.
@@ -46,10 +51,21 @@ func (s *source) pos(off int) Pos {
 	if off > len(s.data) {
 		off = len(s.data)
 	}
-	before := s.data[:off]
-	line := 1 + bytes.Count(before, []byte{'\n'})
-	col := off - bytes.LastIndexByte(before, '\n')
-	return Pos{Line: line, Col: col}
+	if s.lines == nil {
+		s.lines = []int{}
+		for i, c := range s.data {
+			if c == '\n' {
+				s.lines = append(s.lines, i+1)
+			}
+		}
+	}
+	// The number of line starts at or before off is the 0-based line.
+	n, _ := slices.BinarySearch(s.lines, off+1)
+	start := 0
+	if n > 0 {
+		start = s.lines[n-1]
+	}
+	return Pos{Line: n + 1, Col: off - start + 1}
 }
 
 func (s *source) errorf(off int, kind error, format string, args ...any) *Error {
@@ -60,6 +76,9 @@ func (s *source) errorf(off int, kind error, format string, args ...any) *Error 
 // duplicate keys are reported with their position; the first one ends the
 // walk.
 func (s *source) decode() (*node, error) {
+	if err := s.checkUTF8(); err != nil {
+		return nil, err
+	}
 	// encoding/json's Decoder.Token reports syntax error offsets relative to
 	// its buffer, not the input, so validate the whole input first with
 	// Unmarshal, whose offsets are absolute.

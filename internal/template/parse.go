@@ -115,8 +115,11 @@ type PostProcessor struct {
 }
 
 // ParseFile reads and parses the template at path; see Parse.
+//
+// path must name a regular file (not a device or a FIFO) of at most
+// [MaxInputSize] bytes.
 func ParseFile(path string) (*Template, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path, "template", ErrInvalid)
 	if err != nil {
 		return nil, err
 	}
@@ -132,10 +135,13 @@ func ParseFile(path string) (*Template, error) {
 // problems are collected into an [ErrorList]. Unknown root keys, duplicate
 // builder names and only/except/override entries naming unknown builds are
 // errors; keys starting with "_" are comments and ignored.
+//
+// Input over [MaxInputSize] bytes is an error wrapping [ErrTooLarge]; a
+// byte that is not UTF-8 is an [ErrSyntax] error at its position.
 func Parse(r io.Reader, path string) (*Template, error) {
-	data, err := io.ReadAll(r)
+	data, err := readInput(r, path, "template", ErrInvalid)
 	if err != nil {
-		return nil, fmt.Errorf("reading template %s: %w", path, err)
+		return nil, err
 	}
 	src := &source{file: path, data: bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))}
 	root, err := src.decode()
@@ -386,14 +392,22 @@ func (p *parser) duration(key string, n *node) time.Duration {
 	switch v := n.val.(type) {
 	case string:
 		d, err := time.ParseDuration(v)
-		if err != nil {
+		switch {
+		case err != nil:
 			p.errorf(n.off, ErrInvalid, "%s: invalid duration %q (want e.g. \"30s\" or \"5m\")", key, v)
+		case d < 0:
+			p.errorf(n.off, ErrInvalid, "%s: negative duration %q", key, v)
+			d = 0
 		}
 		return d
 	case json.Number:
 		i, err := v.Int64()
-		if err != nil {
+		switch {
+		case err != nil:
 			p.errorf(n.off, ErrInvalid, "%s: invalid duration %s", key, v)
+		case i < 0:
+			p.errorf(n.off, ErrInvalid, "%s: negative duration %s", key, v)
+			i = 0
 		}
 		return time.Duration(i)
 	}
@@ -556,8 +570,12 @@ func (p *parser) validate(root *node) {
 			onlyExcept(pp.Key, pp.Only, pp.Except)
 		}
 	}
+	declared := make(map[string]bool, len(t.Variables))
+	for _, v := range t.Variables {
+		declared[v.Name] = true
+	}
 	for i, name := range t.SensitiveVariables {
-		if !slices.ContainsFunc(t.Variables, func(v *Variable) bool { return v.Name == name }) {
+		if !declared[name] {
 			key := fmt.Sprintf("sensitive-variables[%d]", i)
 			off := 0
 			if n := p.find(root, key); n != nil {
@@ -682,9 +700,9 @@ func (t *Template) CheckVersion(packerVersion string) error {
 
 // parseVarFile reads a -var-file: a JSON object whose values are strings.
 func parseVarFile(path string) ([]member, *source, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "variable file", ErrVariable)
 	if err != nil {
-		return nil, nil, &Error{File: path, Kind: ErrVariable, Msg: "reading variable file", Err: err}
+		return nil, nil, err
 	}
 	src := &source{file: path, data: bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))}
 	n, err := src.decode()

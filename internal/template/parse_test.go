@@ -146,6 +146,7 @@ var kinds = map[error]string{
 	template.ErrVariable:      "variable",
 	template.ErrRender:        "render",
 	template.ErrVersion:       "version",
+	template.ErrTooLarge:      "too large",
 }
 
 // problems flattens err into comparable problems; msgs gives, per index,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -99,6 +100,9 @@ func (c *Context) ResolveVariables(t *Template, cliVars map[string]string, varFi
 		e := err.(*Error)
 		e.File = t.Path
 		errs = append(errs, e)
+		if errors.Is(e, ErrTooLarge) {
+			break // the variables after it would only say the same
+		}
 	}
 	if err := errs.err(); err != nil {
 		return nil, err
@@ -150,6 +154,10 @@ type resolver struct {
 	// error is reported once, for the variable that has it.
 	failed map[string]error
 	stack  []string
+	// base holds ctx's functions for every variable's template.
+	base *template.Template
+	// total is the size of all values resolved so far.
+	total int
 }
 
 func (r *resolver) user(name string) (string, error) {
@@ -195,10 +203,21 @@ func (r *resolver) resolve(name string) (string, error) {
 	}
 	r.busy[name] = true
 	r.stack = append(r.stack, name)
-	v, err := r.ctx.render("variables."+name, r.raw[name])
+	if r.base == nil {
+		r.base = r.ctx.newBase()
+	}
+	v, err := r.ctx.renderIn(r.base, "variables."+name, r.raw[name])
 	r.stack = r.stack[:len(r.stack)-1]
 	delete(r.busy, name)
 	if err != nil {
+		if r.failed == nil {
+			r.failed = make(map[string]error)
+		}
+		r.failed[name] = err
+		return "", err
+	}
+	if r.total += len(v); r.total > MaxRenderedTotal {
+		err := &Error{Kind: ErrRender, Msg: "variables." + name, Err: errTotalTooLarge}
 		if r.failed == nil {
 			r.failed = make(map[string]error)
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cheggaaa/pb/v3"
 	"github.com/packer-stdio/packer/host"
@@ -44,9 +45,27 @@ type Options struct {
 type Console struct {
 	o      Options
 	mu     sync.Mutex // one line at a time
-	askMu  sync.Mutex // one question at a time
-	stdin  *bufio.Reader
 	colors map[string]string // build name -> its colour, for its whole life
+
+	// Answers: one goroutine reads Stdin, a line at a time and only when
+	// a question wants one, and hands it to whoever asks next. A
+	// question cancelled before its line came does not lose the line:
+	// the next question gets it.
+	asking   chan struct{} // holds the one question being asked; guards reading
+	reading  bool          // a line was asked for and not yet taken
+	want     chan struct{} // asks the reader for one more line
+	answers  chan answer
+	done     chan struct{} // closed by Close
+	ended    chan struct{} // closed when the reader stops; then endErr says why
+	endErr   error
+	closeOne sync.Once
+	startOne sync.Once
+}
+
+// answer is one line read from Stdin.
+type answer struct {
+	s   string
+	err error
 }
 
 // New returns a Console.
@@ -57,11 +76,41 @@ func New(o Options) *Console {
 	if o.Mask == nil {
 		o.Mask = func(s string) string { return s }
 	}
-	c := &Console{o: o, colors: map[string]string{}}
-	if o.Stdin != nil {
-		c.stdin = bufio.NewReader(o.Stdin)
+	return &Console{o: o, colors: map[string]string{}, asking: make(chan struct{}, 1), want: make(chan struct{}), answers: make(chan answer),
+		done: make(chan struct{}), ended: make(chan struct{})}
+}
+
+// Close stops the goroutine that reads answers, if one was started; it
+// does not close Stdin (a read already under way ends with the next line,
+// or with Stdin). After Close, Ask fails. Close may be called more than
+// once.
+func (c *Console) Close() {
+	c.closeOne.Do(func() { close(c.done) })
+}
+
+// readAnswers reads one line of in for each request on want and sends it
+// on answers, until in fails or the console is closed.
+func (c *Console) readAnswers(in io.Reader) {
+	c.endErr = errClosed
+	defer close(c.ended)
+	r := bufio.NewReader(in)
+	for {
+		select {
+		case <-c.want:
+		case <-c.done:
+			return
+		}
+		s, err := r.ReadString('\n')
+		select {
+		case c.answers <- answer{strings.TrimRight(s, "\r\n"), err}:
+		case <-c.done:
+			return
+		}
+		if err != nil {
+			c.endErr = fmt.Errorf("reading answer: %w", err)
+			return
+		}
 	}
-	return c
 }
 
 // Colours cycled through for build prefixes, as Packer does.
@@ -116,8 +165,10 @@ type BuildUI struct {
 	name  string
 	color string
 
-	barMu sync.Mutex
-	bars  map[string]*pb.ProgressBar
+	barMu      sync.Mutex
+	bars       map[string]*pb.ProgressBar
+	overflowed bool // the line about too many bars was shown
+	closed     bool
 }
 
 var _ host.UI = (*BuildUI)(nil)
@@ -130,6 +181,7 @@ func (u *BuildUI) line(w io.Writer, marker, msg string, isErr bool) {
 		msg = strings.TrimRight(msg, "\n")
 	} // a plain message is kept whole, as Packer's Say prints "Variables:\n": a title and a blank line
 	for _, l := range strings.Split(msg, "\n") {
+		l = Neutralize(strings.TrimSuffix(l, "\r"))
 		if c.o.Timestamps {
 			b.WriteString(c.o.Now().Format(time.RFC3339))
 			b.WriteString(": ") // Packer's -timestamp-ui layout
@@ -228,45 +280,170 @@ func (c *Console) machine(target, typ string, data ...string) {
 	io.WriteString(c.o.Stdout, strings.Join(fields, ",")+"\n") //nolint:errcheck
 }
 
+// escape makes s one field of a machine-readable line, as Packer does:
+// commas become %!(PACKER_COMMA), "\r" and "\n" the two characters \r and
+// \n. Other control characters, which Packer passes through, are escaped
+// too (see [Neutralize]): these lines are often read on a terminal.
 func escape(s string) string {
 	s = strings.ReplaceAll(s, ",", commaE)
-	s = strings.ReplaceAll(s, "\r", "\\r")
-	return strings.ReplaceAll(s, "\n", "\\n")
+	return escapeControls(s, false)
+}
+
+// Neutralize returns s made safe to print on a terminal as (part of) one
+// line: every control character that could move the cursor, erase the
+// screen, set the window title or otherwise change what is already shown
+// (carriage return, backspace, escape sequences, C1 controls, Unicode
+// line separators and bidirectional overrides) is shown as an escape
+// (\r, \x1b, \u202e), and a newline as \n, so text from a plugin cannot
+// overwrite the build prefix or pose as another build's line. Tabs are
+// kept, and so are colour sequences (ESC [ digits ; ... m), with a reset
+// added at the end of the line so that their effect stops there.
+func Neutralize(s string) string { return escapeControls(s, true) }
+
+func escapeControls(s string, keepColour bool) string {
+	clean := utf8.ValidString(s) // a stray 0x9b is CSI to some terminals
+	for _, r := range s {
+		if needsEscape(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	coloured := false
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == 0x1b && keepColour {
+			if n := sgrLen(s[i:]); n > 0 {
+				b.WriteString(s[i : i+n])
+				coloured = true
+				i += n
+				continue
+			}
+		}
+		switch {
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case needsEscape(r) && r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	if coloured {
+		b.WriteString(reset)
+	}
+	return b.String()
+}
+
+// needsEscape reports whether r is a control character other than tab, or
+// a Unicode character that changes how the rest of the line is laid out.
+func needsEscape(r rune) bool {
+	switch {
+	case r == '\t':
+		return false
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		return true
+	case r == 0x2028 || r == 0x2029: // line and paragraph separators
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+		return true // bidirectional embeddings, overrides, isolates and marks
+	}
+	return false
+}
+
+// sgrLen returns the length of the colour sequence (ESC [ params m, params
+// only digits and ';') at the start of s, or 0.
+func sgrLen(s string) int {
+	if len(s) < 3 || s[0] != 0x1b || s[1] != '[' {
+		return 0
+	}
+	for i := 2; i < len(s) && i < 64; i++ {
+		switch c := s[i]; {
+		case c == 'm':
+			return i + 1
+		case c == ';' || (c >= '0' && c <= '9'):
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // Ask shows query and reads one line from the console's input. Questions
-// from concurrent builds are asked one at a time.
+// from concurrent builds are asked one at a time. When ctx is done first,
+// Ask returns ctx.Err(); the line being read then goes to the next
+// question.
 func (u *BuildUI) Ask(ctx context.Context, query string) (string, error) {
 	c := u.c
-	if c.stdin == nil || c.o.MachineReadable {
+	if c.o.Stdin == nil || c.o.MachineReadable {
 		return "", protocol.ErrUnsupported.WithMessage("cannot ask %q: no terminal to answer", query)
 	}
-	c.askMu.Lock()
-	defer c.askMu.Unlock()
-	u.line(c.o.Stdout, "==>", query, false)
-	type answer struct {
-		s   string
-		err error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		s, err := c.stdin.ReadString('\n')
-		ch <- answer{strings.TrimRight(s, "\r\n"), err}
-	}()
+	c.startOne.Do(func() { go c.readAnswers(c.o.Stdin) })
 	select {
-	case a := <-ch:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-c.ended:
+		return "", c.endErr
+	default:
+	}
+	select { // a question waiting for its turn can be cancelled
+	case c.asking <- struct{}{}:
+		defer func() { <-c.asking }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	u.line(c.o.Stdout, "==>", query, false)
+	if !c.reading {
+		select {
+		case c.want <- struct{}{}:
+			c.reading = true
+		case <-c.ended:
+			return "", c.endErr
+		case <-c.done:
+			return "", errClosed
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	select {
+	case a := <-c.answers:
+		c.reading = false
 		if a.err != nil && a.s == "" {
 			return "", fmt.Errorf("reading answer: %w", a.err)
 		}
 		return a.s, nil
+	case <-c.ended:
+		return "", c.endErr
+	case <-c.done:
+		return "", errClosed
 	case <-ctx.Done():
-		// The reading goroutine ends with the next line or at exit; the
-		// console stays usable because answers are read one at a time.
 		return "", ctx.Err()
 	}
 }
 
-// Progress shows a progress bar per transfer when progress bars are on.
+// errClosed is Ask's error after [Console.Close].
+var errClosed = protocol.ErrUnsupported.WithMessage("the console is closed")
+
+// MaxBars is how many progress bars one build shows at once. A transfer
+// that starts while that many are live is not shown as a bar: the build
+// gets one line saying so, and nothing else is kept for it. Each bar
+// redraws itself on the terminal several times a second; a plugin that
+// starts thousands and never finishes them would otherwise take the
+// terminal, the memory and packer's exit with it.
+const MaxBars = 4
+
+// Progress shows a progress bar per transfer when progress bars are on, at
+// most [MaxBars] at a time per build.
 func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 	if !u.c.o.Progress {
 		return
@@ -276,7 +453,14 @@ func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 	bar := u.bars[p.ID]
 	switch p.State {
 	case protocol.ProgressStart:
-		if bar != nil {
+		if bar != nil || u.closed {
+			return
+		}
+		if len(u.bars) >= MaxBars {
+			if !u.overflowed {
+				u.overflowed = true
+				u.line(u.c.o.Stderr, "   ", fmt.Sprintf("more than %d transfers at once: the others are not shown as progress bars", MaxBars), false)
+			}
 			return
 		}
 		total := p.Total
@@ -284,7 +468,7 @@ func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 			total = 0
 		}
 		bar = pb.New64(total).Set(pb.Bytes, true).SetWriter(u.c.o.Stderr)
-		bar.Set("prefix", u.c.o.Mask(u.name+": "+p.Label+" "))
+		bar.Set("prefix", Neutralize(u.c.o.Mask(u.name+": "+p.Label+" ")))
 		bar.SetCurrent(p.Current)
 		bar.Start()
 		u.bars[p.ID] = bar
@@ -301,10 +485,12 @@ func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 	}
 }
 
-// Close finishes any progress bar a plugin left open.
+// Close finishes any progress bar a plugin left open; no bar starts after
+// it.
 func (u *BuildUI) Close() {
 	u.barMu.Lock()
 	defer u.barMu.Unlock()
+	u.closed = true
 	for id, bar := range u.bars {
 		bar.Finish()
 		delete(u.bars, id)
