@@ -452,7 +452,7 @@ func provisioner(catalog *catalog, tp *template.Provisioner, buildName string, b
 
 // resolve finds the plugin of a component and renders its configuration.
 func resolve(catalog *catalog, typ, name, key string, raw map[string]any, bctx *template.Context) (build.Component, error) {
-	cmd, component, err := catalog.command(typ, name)
+	cmd, path, component, err := catalog.command(typ, name)
 	if err != nil {
 		return build.Component{}, fmt.Errorf("%s: %w", key, err)
 	}
@@ -460,7 +460,7 @@ func resolve(catalog *catalog, typ, name, key string, raw map[string]any, bctx *
 	if err != nil {
 		return build.Component{}, err
 	}
-	return build.Component{Type: typ, Name: name, Args: cmd, Component: component, Config: cfg}, nil
+	return build.Component{Type: typ, Name: name, Args: cmd, Path: path, Component: component, Config: cfg}, nil
 }
 
 func isTerminal(v any) bool {

@@ -126,7 +126,7 @@ func runValidate(e *env, args []string) int {
 // prepareOnce starts a component's plugin, prepares it as build b would and
 // shuts it down. Warnings go to stderr.
 func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, stderr io.Writer) error {
-	p, err := startPlugin(c.Args, logw)
+	p, err := startPlugin(c.Args, c.Path, logw)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
@@ -146,9 +146,13 @@ func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, s
 }
 
 // startPlugin starts a plugin for a short-lived question (validate,
-// describe); its stderr goes to logw.
-func startPlugin(args []string, logw io.Writer) (*host.Plugin, error) {
+// describe) by executing path (args[0] when empty) with args; its stderr
+// goes to logw.
+func startPlugin(args []string, path string, logw io.Writer) (*host.Plugin, error) {
 	cmd := exec.Command(args[0], args[1:]...)
+	if path != "" {
+		cmd.Path = path
+	}
 	name := ""
 	if len(args) > 2 && args[1] == "plugin" {
 		name = args[2]
@@ -291,7 +295,7 @@ func runDescribe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1
 	}
-	args2, component, err := catalog.command(typ, name)
+	args2, path, component, err := catalog.command(typ, name)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1
@@ -302,7 +306,7 @@ func runDescribe(e *env, args []string) int {
 		return 1
 	}
 	defer closeLog()
-	p, err := startPlugin(args2, logw)
+	p, err := startPlugin(args2, path, logw)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1

@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/protocol"
 )
 
 // The test binary plays several programs, chosen by the base name it is run
@@ -39,6 +40,8 @@ var helperPlugins = map[string]func(){
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
 	"packer-provisioner-stubborn":    stubbornProvisioner,
+	// A plugin that reports the version in $HELPER_VERSION.
+	"packer-plugin-versioned": versionedPlugin,
 }
 
 func TestMain(m *testing.M) {
@@ -346,6 +349,14 @@ func stubbornProvisioner() {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 	pluginkit.RegisterProvisioner("stubborn", new(stubborn))
 	pluginkit.Serve()
+}
+
+// versionedPlugin serves probe as its default provisioner and reports
+// $HELPER_VERSION as its version in the handshake.
+func versionedPlugin() {
+	s := pluginkit.NewServer(protocol.Peer{Name: "packer-plugin-versioned", Version: os.Getenv("HELPER_VERSION")})
+	s.RegisterProvisioner("default", new(probe))
+	s.Serve()
 }
 
 var (

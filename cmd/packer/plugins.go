@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/packer-stdio/packer/internal/builtin"
@@ -20,6 +21,12 @@ type catalog struct {
 	// attach maps TYPE/NAME to the pipes of a plugin the author started
 	// (PACKER_PLUGIN_ATTACH).
 	attach map[string]string
+
+	mu sync.Mutex
+	// opened holds, by binary path, the plugin binaries opened (and
+	// checksum-verified) for this run; they stay open until packer exits,
+	// so every start executes the file that was verified.
+	opened map[string]*discovery.Executable
 }
 
 func discover(e *env) (*catalog, error) {
@@ -42,12 +49,13 @@ func discover(e *env) (*catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach}, nil
+	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach, opened: map[string]*discovery.Executable{}}, nil
 }
 
 // command returns the command line that starts the plugin serving the
-// component typ/name, and the component's name inside it.
-func (c *catalog) command(typ, name string) ([]string, string, error) {
+// component typ/name, the file to execute for it (see [catalog.open]) and
+// the component's name inside it.
+func (c *catalog) command(typ, name string) (args []string, path, component string, err error) {
 	if path, ok := c.attach[typ+"/"+name]; ok {
 		// The author runs this plugin: "packer plugin attach=PATH" relays
 		// to it. Its component name is what discovery would ask for, when
@@ -60,13 +68,36 @@ func (c *catalog) command(typ, name string) ([]string, string, error) {
 		} else if _, after, ok := strings.Cut(name, "-"); ok && after != "" {
 			component = after
 		}
-		return []string{c.exe, "plugin", attachArg + path}, component, nil
+		return []string{c.exe, "plugin", attachArg + path}, c.exe, component, nil
 	}
 	e, err := c.Lookup(typ, name)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return e.Args, e.Component, nil
+	if e.Source == discovery.SourceBuiltin {
+		return e.Args, e.Args[0], e.Component, nil
+	}
+	x, err := c.open(e)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return e.Args, x.Path, e.Component, nil
+}
+
+// open opens (and for a versioned install verifies) e's binary once per
+// run; see discovery.Open.
+func (c *catalog) open(e *discovery.Entry) (*discovery.Executable, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if x, ok := c.opened[e.Path]; ok {
+		return x, nil
+	}
+	x, err := discovery.Open(e)
+	if err != nil {
+		return nil, err
+	}
+	c.opened[e.Path] = x
+	return x, nil
 }
 
 const pluginsHelp = `Lists every plugin component packer finds, with its type, where it comes

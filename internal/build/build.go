@@ -32,6 +32,10 @@ type Component struct {
 	Name string
 	// Args is the command line that starts the plugin process.
 	Args []string
+	// Path, when set, is the file to execute instead of Args[0], which the
+	// plugin still gets as its name: "/proc/self/fd/N" of a binary whose
+	// checksum was verified (see discovery.Open).
+	Path string
 	// Component is the component's name inside the plugin binary.
 	Component string
 	// Config is the rendered configuration.
@@ -205,6 +209,9 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		name = c.Args[2] // a builtin: packer plugin packer-builder-file
 	}
 	cmd := exec.Command(c.Args[0], c.Args[1:]...)
+	if c.Path != "" {
+		cmd.Path = c.Path
+	}
 	cmd.Env = r.o.Env
 	r.Logf("starting %s plugin %s: %q", c.Type, name, c.Args)
 	p, err := host.Start(ctx, cmd, host.Options{
