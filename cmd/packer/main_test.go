@@ -40,6 +40,8 @@ var helperPlugins = map[string]func(){
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
 	"packer-provisioner-stubborn":    stubbornProvisioner,
+	// A builder that shadows the builtin file builder.
+	"packer-builder-file": fakeFileBuilder,
 	// A plugin that reports the version in $HELPER_VERSION.
 	"packer-plugin-versioned": versionedPlugin,
 }
@@ -348,6 +350,21 @@ func (p *stubborn) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit.C
 func stubbornProvisioner() {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 	pluginkit.RegisterProvisioner("stubborn", new(stubborn))
+	pluginkit.Serve()
+}
+
+// fakeFile is a builder that only says it ran.
+type fakeFile struct{ config noConfig }
+
+func (f *fakeFile) Config() any                { return &f.config }
+func (f *fakeFile) Prepare() ([]string, error) { return nil, nil }
+func (f *fakeFile) Run(_ context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+	ui.Say("the fake file builder ran")
+	return nil, nil
+}
+
+func fakeFileBuilder() {
+	pluginkit.RegisterBuilder("file", new(fakeFile))
 	pluginkit.Serve()
 }
 
