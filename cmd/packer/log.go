@@ -18,6 +18,10 @@ const (
 	// envTrace writes the protocol trace (every message to and from every
 	// plugin, as JSON lines) to this file.
 	envTrace = "PACKER_RPC_TRACE"
+	// envTraceData makes the trace record stream payloads (scripts,
+	// command output, uploaded files), masked after decoding; without it
+	// the trace holds only their length.
+	envTraceData = "PACKER_RPC_TRACE_DATA"
 )
 
 // openLog returns where the log goes, and a closer for it. The log holds
@@ -43,7 +47,9 @@ func openLog(e *env) (io.Writer, func(), error) {
 // openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
 // Every string it records goes through mask, if not nil, so values of
 // sensitive variables never reach the file; a masked record is re-encoded
-// (keys sorted), an unmasked one holds the bytes exactly as sent.
+// (keys sorted), an unmasked one holds the bytes exactly as sent. Stream
+// payloads are recorded as their length unless PACKER_RPC_TRACE_DATA is
+// set (to anything but "" and "0").
 func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), error) {
 	path := e.getenv(envTrace)
 	if path == "" {
@@ -53,5 +59,6 @@ func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
 	}
-	return protocol.NewTracer(f).WithMask(mask), func() { f.Close() }, nil
+	data := e.getenv(envTraceData)
+	return protocol.NewTracer(f).WithMask(mask).WithStreamData(data != "" && data != "0"), func() { f.Close() }, nil
 }

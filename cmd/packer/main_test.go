@@ -118,7 +118,7 @@ func TestScripts(t *testing.T) {
 			// (the race runtime's atexit_sleep_ms), and packer waits for
 			// every plugin to exit: keep the suite fast.
 			e.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-			for _, k := range []string{"PACKER_LOG", "PACKER_LOG_PATH", "PACKER_RPC_TRACE", "PACKER_PLUGIN_PATH", "PACKER_CONFIG"} {
+			for _, k := range []string{"PACKER_LOG", "PACKER_LOG_PATH", "PACKER_RPC_TRACE", "PACKER_RPC_TRACE_DATA", "PACKER_PLUGIN_PATH", "PACKER_CONFIG"} {
 				e.Setenv(k, "")
 			}
 			return os.MkdirAll(home, 0o755)
