@@ -162,11 +162,16 @@ func runBuild(e *env, args []string) int {
 		return 1
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
+	// Every error from here on may quote a secret: mask it.
+	masker := secretsMasker(t, tctx, vars)
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "packer build: %s\n", masker.Mask(err.Error()))
 		return 1
 	}
-	masker := t.Masker(tctx.UserVars)
+	if err != nil {
+		return fail(err)
+	}
+	warnShortSecrets(e, t, tctx)
 
 	logw, closeLog, err := openLog(e)
 	if err != nil {
@@ -188,17 +193,14 @@ func runBuild(e *env, args []string) int {
 
 	catalog, err := discover(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if err := catalog.checkRequired(t); err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	builds, err := planBuilds(t, tctx, catalog, only, except)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if len(builds) == 0 {
 		fmt.Fprintln(e.stderr, "packer build: no builds to run (check -only and -except)")
@@ -226,6 +228,7 @@ func runBuild(e *env, args []string) int {
 		UI:         func(name string) build.UI { return console.Build(name) },
 		Log:        logw,
 		Tracer:     tracer,
+		Redactor:   redactor(masker),
 		Env:        append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10)),
 		Parallel:   *parallel,
 		PackerKeys: keys,

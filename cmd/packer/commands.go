@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -66,27 +67,29 @@ func runValidate(e *env, args []string) int {
 		return 0
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
+	// Errors (a template function's among them), plugins' stderr, their
+	// warnings and their errors can echo sensitive values from the
+	// configuration: everything goes through the masker.
+	masker := secretsMasker(t, tctx, vars)
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "Template validation failed: %s\n", masker.Mask(err.Error()))
 		return 1
 	}
+	if err != nil {
+		return fail(err)
+	}
+	warnShortSecrets(e, t, tctx)
 	catalog, err := discover(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if err := catalog.checkRequired(t); err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	builds, err := planBuilds(t, tctx, catalog, only, except)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
-	// Plugins' stderr, their warnings and their errors can echo sensitive
-	// values from the configuration: everything goes through the masker.
-	masker := t.Masker(tctx.UserVars)
 	logw, closeLog, err := openLog(e)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
@@ -110,7 +113,7 @@ func runValidate(e *env, args []string) int {
 			}
 		}
 		for _, c := range comps {
-			if err := prepareOnce(c, b, keys, mlog, stderr); err != nil {
+			if err := prepareOnce(c, b, keys, mlog, stderr, redactor(masker)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -125,8 +128,8 @@ func runValidate(e *env, args []string) int {
 
 // prepareOnce starts a component's plugin, prepares it as build b would and
 // shuts it down. Warnings go to stderr.
-func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, stderr io.Writer) error {
-	p, err := startPlugin(c.Args, c.Path, logw)
+func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, stderr io.Writer, red host.Redactor) error {
+	p, err := startPlugin(c.Args, c.Path, logw, red)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
@@ -147,17 +150,17 @@ func prepareOnce(c build.Component, b *build.Build, keys map[string]any, logw, s
 
 // startPlugin starts a plugin for a short-lived question (validate,
 // describe) by executing path (args[0] when empty) with args; its stderr
-// goes to logw.
-func startPlugin(args []string, path string, logw io.Writer) (*host.Plugin, error) {
+// goes to logw, masked by red (when not nil) before it is cut.
+func startPlugin(args []string, path string, logw io.Writer, red host.Redactor) (*host.Plugin, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	if path != "" {
 		cmd.Path = path
 	}
-	name := ""
+	name := filepath.Base(args[0])
 	if len(args) > 2 && args[1] == "plugin" {
 		name = args[2]
 	}
-	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
+	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, Redactor: red, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
 }
 
 const inspectHelp = `Shows a template's variables, builds, provisioners and post-processors.`
@@ -306,7 +309,7 @@ func runDescribe(e *env, args []string) int {
 		return 1
 	}
 	defer closeLog()
-	p, err := startPlugin(args2, path, logw)
+	p, err := startPlugin(args2, path, logw, nil)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1

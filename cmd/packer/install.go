@@ -203,7 +203,7 @@ func probeBinary(en *discovery.Entry) (discovery.Probed, error) {
 func probeOpened(en *discovery.Entry, x *discovery.Executable) (discovery.Probed, error) {
 	cmd := exec.Command(en.Args[0], en.Args[1:]...)
 	cmd.Path = x.Path
-	p, err := host.Start(context.Background(), cmd, host.Options{Stderr: io.Discard, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
+	p, err := host.Start(context.Background(), cmd, host.Options{Name: filepath.Base(en.Path), Stderr: io.Discard, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
 	if err != nil {
 		return discovery.Probed{}, err
 	}

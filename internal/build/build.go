@@ -86,6 +86,9 @@ type Options struct {
 	Log io.Writer
 	// Tracer, if not nil, records the messages of every plugin.
 	Tracer *protocol.Tracer
+	// Redactor, if not nil, masks every plugin's stderr before the host
+	// cuts it into pieces or keeps its tail for errors.
+	Redactor host.Redactor
 	// Env is the environment of plugin processes.
 	Env []string
 	// Parallel is how many builds run at once; 0 means all.
@@ -220,6 +223,7 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		UI:           ui,
 		Hook:         hook,
 		Tracer:       r.o.Tracer,
+		Redactor:     r.o.Redactor,
 		HostInfo:     r.o.HostInfo,
 		Capabilities: protocol.HostCapabilities{Ask: r.o.AskCapable, Progress: true},
 	})
