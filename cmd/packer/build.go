@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/template"
 	"github.com/packer-stdio/packer/internal/ui"
@@ -224,12 +225,25 @@ func runBuild(e *env, args []string) int {
 		Mask:            masker.Mask,
 	})
 	keys := packerKeys(t, tctx, *debug, *force)
+	// The plugins' temporary files (shell-local's scripts among them) go
+	// to a directory of this run, removed when it ends, even when a second
+	// Ctrl-C killed the plugins before they could clean up. What the
+	// plugins left running is killed first.
+	runTmp, err := os.MkdirTemp("", "packer-run-")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		host.KillOrphans()
+		os.RemoveAll(runTmp)
+	}()
 	runner := build.NewRunner(build.Options{
-		UI:         func(name string) build.UI { return console.Build(name) },
-		Log:        logw,
-		Tracer:     tracer,
-		Redactor:   redactor(masker),
-		Env:        append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10)),
+		UI:       func(name string) build.UI { return console.Build(name) },
+		Log:      logw,
+		Tracer:   tracer,
+		Redactor: redactor(masker),
+		Env: append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10),
+			"TMPDIR="+runTmp, "TMP="+runTmp, "TEMP="+runTmp),
 		Parallel:   *parallel,
 		PackerKeys: keys,
 		OnError:    *onError,

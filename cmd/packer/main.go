@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/packer-stdio/packer/host"
 )
 
 // Version is packer's version. Release builds may set it with -ldflags.
@@ -47,8 +49,15 @@ func main() {
 	os.Exit(packerMain())
 }
 
-// packerMain is main without the exit, for testscript.
+// packerMain is main without the exit, for testscript. Except as a builtin
+// plugin ("packer plugin"), packer adopts what its plugins leave behind and
+// kills it before it exits (see host.AdoptOrphans).
 func packerMain() int {
+	if len(os.Args) < 2 || os.Args[1] != "plugin" {
+		if err := host.AdoptOrphans(); err == nil {
+			defer host.KillOrphans()
+		}
+	}
 	return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 }
 

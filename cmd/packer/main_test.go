@@ -42,6 +42,8 @@ var helperPlugins = map[string]func(){
 	"packer-provisioner-stubborn":    stubbornProvisioner,
 	// A builder that shadows the builtin file builder.
 	"packer-builder-file": fakeFileBuilder,
+	// A provisioner that leaves a daemon behind (setsid, own session).
+	"packer-provisioner-daemon": daemonProvisioner,
 	// A plugin that reports the version in $HELPER_VERSION.
 	"packer-plugin-versioned": versionedPlugin,
 }
@@ -365,6 +367,28 @@ func (f *fakeFile) Run(_ context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pl
 
 func fakeFileBuilder() {
 	pluginkit.RegisterBuilder("file", new(fakeFile))
+	pluginkit.Serve()
+}
+
+// daemon is a provisioner that starts "sleep 300" in a new session, as a
+// daemon does to escape its parent's process group and terminal, writes
+// its pid to the marker and returns.
+type daemon struct{ config noConfig }
+
+func (d *daemon) Config() any                { return &d.config }
+func (d *daemon) Prepare() ([]string, error) { return nil, nil }
+func (d *daemon) Provision(_ context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	ui.Say(fmt.Sprintf("daemon: started pid %d in its own session", cmd.Process.Pid))
+	return os.WriteFile(d.config.Marker, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+func daemonProvisioner() {
+	pluginkit.RegisterProvisioner("daemon", new(daemon))
 	pluginkit.Serve()
 }
 
