@@ -77,6 +77,9 @@ func helperMain(mode string) int {
 	case "crash-before-handshake":
 		fmt.Fprintln(os.Stderr, "crashing on purpose")
 		return 3
+	case "secret-stderr":
+		writeSecretStderr()
+		return 3
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 	}

@@ -24,6 +24,10 @@ type Options struct {
 	UI UI
 	// Hook runs hook/run calls. Nil answers them with [protocol.ErrUnsupported].
 	Hook Hook
+	// Redactor, if not nil, masks the plugin's stderr before it is cut into
+	// pieces, forwarded to Stderr or kept for errors, so that no cut
+	// splits a secret into parts that escape the mask.
+	Redactor Redactor
 	// Tracer, if not nil, records every line in both directions, labelled
 	// with Name. It sees the configuration sent in component/prepare: give
 	// it a mask ([protocol.Tracer.WithMask]) when the build has secrets.

@@ -160,7 +160,7 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Plugin, error) {
 	}()
 	go func() {
 		defer close(p.stderrDone)
-		forwardStderr(errR, opts.Stderr, opts.Name, &p.tail)
+		forwardStderr(errR, opts.Stderr, opts.Name, &p.tail, opts.Redactor)
 	}()
 	p.conn = protocol.NewConn(outR, inW, closers{inW, outR}, protocol.HandlerFunc(p.handle), p.connOptions())
 	go p.monitor()

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/packer-stdio/packer/host"
+	"github.com/packer-stdio/packer/internal/template"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -63,5 +64,41 @@ func TestSecretsInConfig(t *testing.T) {
 	}
 	if !bytes.Contains(trace.Bytes(), []byte(`"password":"<sensitive>"`)) {
 		t.Errorf("the trace does not show the masked config:\n%s", trace.Bytes())
+	}
+}
+
+// redactor masks stderrSecret the way the CLI's template masker does.
+var redactor = template.NewMasker([]string{stderrSecret})
+
+// TestStderrMaskedBeforeCutting: with a Redactor, no cut the host makes in
+// a plugin's stderr (64 KiB pieces, the 512-byte lines of the stderr tail)
+// leaves a part of a secret unmasked, in the forwarded lines or in the
+// error.
+func TestStderrMaskedBeforeCutting(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	opts := fastOptions("helper-secret-stderr")
+	opts.Stderr = lockedWriter{&mu, &out}
+	opts.Redactor = redactor
+	_, err := host.Start(t.Context(), helperCmd("secret-stderr"), opts)
+	if err == nil {
+		t.Fatal("Start succeeded, want the helper's crash")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Any third of the secret is a leak.
+	for _, part := range []string{stderrSecret[:7], stderrSecret[7:14], stderrSecret[14:]} {
+		if bytes.Contains(out.Bytes(), []byte(part)) {
+			t.Errorf("forwarded stderr shows %q of the secret", part)
+		}
+		if strings.Contains(err.Error(), part) {
+			t.Errorf("the error's stderr tail shows %q of the secret:\n%.2000s", part, err)
+		}
+	}
+	if n := bytes.Count(out.Bytes(), []byte(template.Redacted)); n != 3 {
+		t.Errorf("forwarded stderr masks %d secrets, want 3", n)
+	}
+	if !strings.Contains(out.String(), " end of the long line\n") {
+		t.Errorf("the long line's end was not forwarded")
 	}
 }

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"sync"
@@ -23,10 +24,15 @@ import (
 //
 // A trace carries everything the plugins are told, configuration included;
 // [Tracer.WithMask] hides sensitive values before anything is written.
+// Stream payloads (the data of stream/write params and of stream/read
+// results: scripts, command output, uploaded files) are recorded as their
+// length only, "data" replaced by "data_bytes", unless
+// [Tracer.WithStreamData] asks for them.
 type Tracer struct {
 	out  *traceOut
 	peer string
 	mask func(string) string
+	data bool
 }
 
 type traceOut struct {
@@ -46,7 +52,7 @@ func (t *Tracer) WithPeer(peer string) *Tracer {
 	if t == nil {
 		return nil
 	}
-	return &Tracer{out: t.out, peer: peer, mask: t.mask}
+	return &Tracer{out: t.out, peer: peer, mask: t.mask, data: t.data}
 }
 
 // WithMask returns a Tracer over the same writer that passes every text it
@@ -63,7 +69,73 @@ func (t *Tracer) WithMask(mask func(string) string) *Tracer {
 	if t == nil {
 		return nil
 	}
-	return &Tracer{out: t.out, peer: t.peer, mask: mask}
+	return &Tracer{out: t.out, peer: t.peer, mask: mask, data: t.data}
+}
+
+// WithStreamData returns a Tracer over the same writer that records stream
+// payloads (on true) or only their length (on false, the default). With a
+// mask, a recorded payload is decoded from base64, masked and encoded
+// again; a secret split between two chunks is not found. Tracers made from
+// the result keep the setting.
+func (t *Tracer) WithStreamData(on bool) *Tracer {
+	if t == nil {
+		return nil
+	}
+	return &Tracer{out: t.out, peer: t.peer, mask: t.mask, data: on}
+}
+
+// streamPayload returns the object in msg that carries a stream payload in
+// its "data" member: the params of stream/write, or a result shaped like
+// stream/read's ({"data": ..., "eof": ...}); nil when there is none.
+func streamPayload(msg map[string]any) map[string]any {
+	if msg["method"] == MethodStreamWrite {
+		if p, ok := msg["params"].(map[string]any); ok {
+			return p
+		}
+	}
+	if r, ok := msg["result"].(map[string]any); ok {
+		if _, eof := r["eof"].(bool); eof && len(r) == 2 {
+			return r
+		}
+	}
+	return nil
+}
+
+// traceStreams rewrites the stream payload of msg, if any: its length only
+// when data is false, else its bytes masked after decoding.
+func traceStreams(msg json.RawMessage, data bool, mask func(string) string) json.RawMessage {
+	if msg == nil || (data && mask == nil) || !bytes.Contains(msg, []byte(`"data"`)) {
+		return msg
+	}
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return msg
+	}
+	p := streamPayload(m)
+	s, ok := p["data"].(string)
+	if !ok {
+		return msg
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	switch {
+	case err != nil && !data:
+		delete(p, "data")
+		p["data_bytes"] = base64.StdEncoding.DecodedLen(len(s))
+	case err != nil:
+		p["data"] = mask(s)
+	case !data:
+		delete(p, "data")
+		p["data_bytes"] = len(raw)
+	default:
+		p["data"] = base64.StdEncoding.EncodeToString([]byte(mask(string(raw))))
+	}
+	b, err := marshalNoEscape(m)
+	if err != nil {
+		return msg
+	}
+	return b
 }
 
 type traceRecord struct {
@@ -83,6 +155,7 @@ func (t *Tracer) write(r traceRecord) {
 	defer t.out.mu.Unlock()
 	r.Time = t.out.now().UTC().Format(time.RFC3339Nano)
 	r.Peer = t.peer
+	r.Msg = traceStreams(r.Msg, t.data, t.mask)
 	if t.mask != nil {
 		r.Msg = maskJSON(r.Msg, t.mask)
 		if r.Raw != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strings"
@@ -183,4 +184,64 @@ func (m multiCloser) Close() error {
 		c.Close()
 	}
 	return nil
+}
+
+// TestTracerStreamData: stream payloads are recorded as their length by
+// default; with WithStreamData they are recorded, masked after decoding.
+func TestTracerStreamData(t *testing.T) {
+	payload := "echo " + secret + "\n"
+	b64 := base64.StdEncoding.EncodeToString([]byte(payload))
+	input := `{"jsonrpc":"2.0","id":1,"method":"stream/write","params":{"stream":"s1","data":"` + b64 + `"}}` + "\n" +
+		`{"jsonrpc":"2.0","id":2,"result":{"data":"` + b64 + `","eof":false}}` + "\n"
+	record := func(tr *protocol.Tracer, trace *bytes.Buffer) []map[string]any {
+		s := protocol.NewLineStream(strings.NewReader(input), io.Discard, nil, false, tr)
+		for {
+			var v json.RawMessage
+			if err := s.ReadObject(&v); err != nil {
+				break
+			}
+		}
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(trace.String()), "\n") {
+			var r struct {
+				Msg map[string]any `json:"msg"`
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			if p, ok := r.Msg["params"].(map[string]any); ok {
+				out = append(out, p)
+			} else if res, ok := r.Msg["result"].(map[string]any); ok {
+				out = append(out, res)
+			}
+		}
+		return out
+	}
+	n := float64(len(payload))
+	tests := []struct {
+		name string
+		tr   func(w io.Writer) *protocol.Tracer
+		want []map[string]any
+	}{
+		{"default: lengths only", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w) },
+			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}}},
+		{"default with a mask: lengths only", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w).WithMask(maskSecret) },
+			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}}},
+		{"opt-in: masked after decoding", func(w io.Writer) *protocol.Tracer {
+			return protocol.NewTracer(w).WithMask(maskSecret).WithStreamData(true)
+		}, []map[string]any{
+			{"stream": "s1", "data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n"))},
+			{"data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n")), "eof": false}}},
+		{"opt-in without a mask: the bytes", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w).WithStreamData(true) },
+			[]map[string]any{{"stream": "s1", "data": b64}, {"data": b64, "eof": false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var trace bytes.Buffer
+			got := record(tt.tr(&trace).WithPeer("p"), &trace)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("recorded payloads (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

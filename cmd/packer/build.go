@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/template"
 	"github.com/packer-stdio/packer/internal/ui"
@@ -152,11 +153,16 @@ func runBuild(e *env, args []string) int {
 		return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
+	// Every error from here on may quote a secret: mask it.
+	masker := secretsMasker(t, tctx, vars)
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "packer build: %s\n", masker.Mask(err.Error()))
 		return 1
 	}
-	masker := t.Masker(tctx.UserVars)
+	if err != nil {
+		return fail(err)
+	}
+	warnShortSecrets(e, t, tctx)
 
 	logw, closeLog, err := openLog(e)
 	if err != nil {
@@ -179,17 +185,14 @@ func runBuild(e *env, args []string) int {
 
 	catalog, err := discover(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if err := catalog.checkRequired(t); err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	builds, failed, err := planBuilds(t, tctx, catalog, only, except)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if len(builds) == 0 && len(failed) == 0 {
 		fmt.Fprintln(e.stderr, "packer build: no builds to run (check -only and -except)")
@@ -219,11 +222,25 @@ func runBuild(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1
 	}
+	// The plugins' temporary files (shell-local's scripts among them) go
+	// to a directory of this run, removed when it ends, even when a second
+	// Ctrl-C killed the plugins before they could clean up. What the
+	// plugins left running is killed first.
+	runTmp, err := os.MkdirTemp("", "packer-run-")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		host.KillOrphans()
+		os.RemoveAll(runTmp)
+	}()
 	runner := build.NewRunner(build.Options{
-		UI:         func(name string) build.UI { return console.Build(name) },
-		Log:        logw,
-		Tracer:     tracer,
-		Env:        append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10)),
+		UI:       func(name string) build.UI { return console.Build(name) },
+		Log:      logw,
+		Tracer:   tracer,
+		Redactor: redactor(masker),
+		Env: append(os.Environ(), "PACKER_RUN_UUID="+newUUID(), "PACKER_BUILD_TIMESTAMP="+strconv.FormatInt(tctx.Timestamp.Unix(), 10),
+			"TMPDIR="+runTmp, "TMP="+runTmp, "TEMP="+runTmp),
 		Parallel:   *parallel,
 		PackerKeys: keys,
 		OnError:    *onError,
@@ -534,7 +551,7 @@ func renderWithBuild(bctx *template.Context, key string, raw map[string]any) fun
 
 // resolve finds the plugin of a component and renders its configuration.
 func resolve(t *template.Template, catalog *catalog, typ, name, key string, raw map[string]any, bctx *template.Context) (build.Component, error) {
-	cmd, component, err := catalog.command(typ, name)
+	cmd, path, component, err := catalog.command(typ, name)
 	if err != nil {
 		return build.Component{}, fmt.Errorf("%s: %w", key, err)
 	}
@@ -548,7 +565,7 @@ func resolve(t *template.Template, catalog *catalog, typ, name, key string, raw 
 		}
 		return ""
 	}
-	return build.Component{Type: typ, Name: name, Args: cmd, Component: component, Config: cfg, Locate: locate}, nil
+	return build.Component{Type: typ, Name: name, Args: cmd, Path: path, Component: component, Config: cfg, Locate: locate}, nil
 }
 
 func isTerminal(v any) bool {

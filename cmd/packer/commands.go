@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -70,18 +71,24 @@ func runValidate(e *env, args []string) int {
 		return fs.fail("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	t, tctx, err := loadTemplate(e, fs, vars)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
+	// Errors (a template function's among them), plugins' stderr, their
+	// warnings and their errors can echo sensitive values from the
+	// configuration: everything goes through the masker.
+	masker := secretsMasker(t, tctx, vars)
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "Template validation failed: %s\n", masker.Mask(err.Error()))
 		return 1
 	}
+	if err != nil {
+		return fail(err)
+	}
+	warnShortSecrets(e, t, tctx)
 	catalog, err := discover(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	if err := catalog.checkRequired(t); err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	builds, failed, err := planBuilds(t, tctx, catalog, only, except)
 	if err == nil && len(failed) > 0 {
@@ -92,12 +99,8 @@ func runValidate(e *env, args []string) int {
 		err = errors.Join(errs...)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
-		return 1
+		return fail(err)
 	}
-	// Plugins' stderr, their warnings and their errors can echo sensitive
-	// values from the configuration: everything goes through the masker.
-	masker := t.Masker(tctx.UserVars)
 	logw, closeLog, err := openLog(e)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
@@ -127,7 +130,7 @@ func runValidate(e *env, args []string) int {
 			}
 		}
 		for _, c := range comps {
-			if err := prepareOnce(c, b, keys, timeout, mlog, stderr); err != nil {
+			if err := prepareOnce(c, b, keys, timeout, mlog, stderr, redactor(masker)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -152,8 +155,8 @@ func runValidate(e *env, args []string) int {
 
 // prepareOnce starts a component's plugin, prepares it as build b would and
 // shuts it down. Warnings go to stderr.
-func prepareOnce(c build.Component, b *build.Build, keys map[string]any, timeout time.Duration, logw, stderr io.Writer) error {
-	p, err := startPlugin(c.Args, timeout, logw)
+func prepareOnce(c build.Component, b *build.Build, keys map[string]any, timeout time.Duration, logw, stderr io.Writer, red host.Redactor) error {
+	p, err := startPlugin(c.Args, c.Path, timeout, logw, red)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
@@ -178,15 +181,19 @@ func prepareOnce(c build.Component, b *build.Build, keys map[string]any, timeout
 }
 
 // startPlugin starts a plugin for a short-lived question (validate,
-// describe); its stderr goes to logw. prepareTimeout bounds each
-// component/prepare (zero: the host's default).
-func startPlugin(args []string, prepareTimeout time.Duration, logw io.Writer) (*host.Plugin, error) {
+// describe) by executing path (args[0] when empty) with args; its stderr
+// goes to logw, masked by red (when not nil) before it is cut.
+// prepareTimeout bounds each component/prepare (zero: the host's default).
+func startPlugin(args []string, path string, prepareTimeout time.Duration, logw io.Writer, red host.Redactor) (*host.Plugin, error) {
 	cmd := exec.Command(args[0], args[1:]...)
-	name := ""
+	if path != "" {
+		cmd.Path = path
+	}
+	name := filepath.Base(args[0])
 	if len(args) > 2 && args[1] == "plugin" {
 		name = args[2]
 	}
-	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, HostInfo: protocol.Peer{Name: "packer", Version: Version}, PrepareTimeout: prepareTimeout})
+	return host.Start(context.Background(), cmd, host.Options{Name: name, Stderr: logw, Redactor: red, HostInfo: protocol.Peer{Name: "packer", Version: Version}, PrepareTimeout: prepareTimeout})
 }
 
 const inspectHelp = `Shows a template's variables, builds and provisioners, as Packer's inspect
@@ -335,7 +342,7 @@ func runDescribe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1
 	}
-	args2, component, err := catalog.command(typ, name)
+	args2, path, component, err := catalog.command(typ, name)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1
@@ -346,7 +353,7 @@ func runDescribe(e *env, args []string) int {
 		return 1
 	}
 	defer closeLog()
-	p, err := startPlugin(args2, 0, logw)
+	p, err := startPlugin(args2, path, 0, logw, nil)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "packer describe: %v\n", err)
 		return 1

@@ -66,14 +66,19 @@ func runPluginsInstall(e *env, args []string) int {
 		return 1
 	}
 	v := *version
-	if v == "" {
+	if v != "" {
+		if err := discovery.ValidVersion(v); err != nil {
+			fmt.Fprintf(e.stderr, "packer plugins install: --version: %v\n", err)
+			return 1
+		}
+	} else {
 		v = strings.TrimPrefix(probed.Version, "v")
-	}
-	if _, err := discovery.ParseVersion(v); err != nil {
-		fmt.Fprintf(e.stderr, "packer plugins install: the plugin reports version %q, which is not a version such as 1.2.0: "+
-			"set one when you build it (a plugin that calls pluginkit.Serve: "+
-			"go build -ldflags \"-X github.com/packer-stdio/packer/pluginkit.Version=1.2.0\") or pass --version 1.2.0\n", probed.Version)
-		return 1
+		if err := discovery.ValidVersion(v); err != nil {
+			fmt.Fprintf(e.stderr, "packer plugins install: the plugin reports version %q, which is not a semantic version such as 1.2.0: "+
+				"set one when you build it (a plugin that calls pluginkit.Serve: "+
+				"go build -ldflags \"-X github.com/packer-stdio/packer/pluginkit.Version=1.2.0\") or pass --version 1.2.0\n", probed.Version)
+			return 1
+		}
 	}
 	dst, sum, err := discovery.Install(dir, name, v, abs)
 	if err != nil {
@@ -103,8 +108,10 @@ func templateName(name, comp string) string {
 
 const installedHelp = `Lists the plugins installed with "packer plugins install": every version,
 the components each serves (from the component cache; a binary not in it is
-started once to ask) and its path. The highest version of each is used;
-its checksum is verified when a build or validate uses it.`
+started once to ask) and its path. The highest version of each is used.
+Every binary's checksum is verified first, without running it: one that
+changed since it was installed is listed as tampered, one without its
+SHA256SUM file as unverified, and the command exits with status 1.`
 
 func runPluginsInstalled(e *env, args []string) int {
 	fs := newFlagSet(e, "plugins installed", "", installedHelp)
@@ -127,7 +134,20 @@ func runPluginsInstalled(e *env, args []string) int {
 	status := 0
 	for _, en := range c.Installed() {
 		comps := "?"
-		if p, err := cache.Lookup(en, probeBinary); err != nil {
+		x, err := discovery.Open(en)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "packer plugins installed: %v\n", err)
+			status = 1
+			comps = "(unverified: not run)"
+			if errors.Is(err, discovery.ErrChecksum) {
+				comps = "(tampered: not run)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", en.Name, en.Version, comps, en.Path)
+			continue
+		}
+		p, err := cache.Lookup(en, func(en *discovery.Entry) (discovery.Probed, error) { return probeOpened(en, x) })
+		x.Close()
+		if err != nil {
 			fmt.Fprintf(e.stderr, "packer plugins installed: %s: %v\n", en.Path, err)
 			status = 1
 		} else {
@@ -170,10 +190,22 @@ func runPluginsRemove(e *env, args []string) int {
 	return 0
 }
 
-// probeBinary starts a plugin binary, reads its handshake and stops it.
+// probeBinary verifies a plugin binary (discovery.Open), starts it, reads
+// its handshake and stops it.
 func probeBinary(en *discovery.Entry) (discovery.Probed, error) {
+	x, err := discovery.Open(en)
+	if err != nil {
+		return discovery.Probed{}, err
+	}
+	defer x.Close()
+	return probeOpened(en, x)
+}
+
+// probeOpened starts the opened binary x of en, reads its handshake and stops it.
+func probeOpened(en *discovery.Entry, x *discovery.Executable) (discovery.Probed, error) {
 	cmd := exec.Command(en.Args[0], en.Args[1:]...)
-	p, err := host.Start(context.Background(), cmd, host.Options{Stderr: io.Discard, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
+	cmd.Path = x.Path
+	p, err := host.Start(context.Background(), cmd, host.Options{Name: filepath.Base(en.Path), Stderr: io.Discard, HostInfo: protocol.Peer{Name: "packer", Version: Version}})
 	if err != nil {
 		return discovery.Probed{}, err
 	}

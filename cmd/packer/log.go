@@ -23,6 +23,10 @@ const (
 	// envPrepareTimeout bounds each component/prepare (a duration; the
 	// default is host.DefaultPrepareTimeout).
 	envPrepareTimeout = "PACKER_PREPARE_TIMEOUT"
+	// envTraceData makes the trace record stream payloads (scripts,
+	// command output, uploaded files), masked after decoding; without it
+	// the trace holds only their length.
+	envTraceData = "PACKER_RPC_TRACE_DATA"
 )
 
 // prepareTimeout returns PACKER_PREPARE_TIMEOUT, or 0 (the host's default)
@@ -62,7 +66,9 @@ func openLog(e *env) (io.Writer, func(), error) {
 // openTrace returns the protocol tracer named by PACKER_RPC_TRACE, or nil.
 // Every string it records goes through mask, if not nil, so values of
 // sensitive variables never reach the file; a masked record is re-encoded
-// (keys sorted), an unmasked one holds the bytes exactly as sent.
+// (keys sorted), an unmasked one holds the bytes exactly as sent. Stream
+// payloads are recorded as their length unless PACKER_RPC_TRACE_DATA is
+// set (to anything but "" and "0").
 func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), error) {
 	path := e.getenv(envTrace)
 	if path == "" {
@@ -73,7 +79,8 @@ func openTrace(e *env, mask func(string) string) (*protocol.Tracer, func(), erro
 		return nil, nil, fmt.Errorf("%s: %w", envTrace, err)
 	}
 	w := &warnOnce{w: f, stderr: e.stderr, what: envTrace + " file " + path}
-	return protocol.NewTracer(w).WithMask(mask), func() { f.Close() }, nil
+	data := e.getenv(envTraceData)
+	return protocol.NewTracer(w).WithMask(mask).WithStreamData(data != "" && data != "0"), func() { f.Close() }, nil
 }
 
 // warnOnce passes writes to a log or trace file and, the first time one

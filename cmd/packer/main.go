@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/suggest"
 	"github.com/packer-stdio/packer/internal/ui"
 )
@@ -52,8 +53,15 @@ func main() {
 	os.Exit(packerMain())
 }
 
-// packerMain is main without the exit, for testscript.
+// packerMain is main without the exit, for testscript. Except as a builtin
+// plugin ("packer plugin"), packer adopts what its plugins leave behind and
+// kills it before it exits (see host.AdoptOrphans).
 func packerMain() int {
+	if len(os.Args) < 2 || os.Args[1] != "plugin" {
+		if err := host.AdoptOrphans(); err == nil {
+			defer host.KillOrphans()
+		}
+	}
 	return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, args: os.Args[1:]}, os.Args[1:])
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/packer-stdio/packer/internal/sshdtest"
 	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/protocol"
 )
 
 // The test binary plays several programs, chosen by the base name it is run
@@ -45,6 +46,12 @@ var helperPlugins = map[string]func(){
 	// Hostile plugins (hostile_plugins_test.go).
 	"packer-builder-spoof":        serveSpoof,
 	"packer-builder-hang-prepare": serveHangPrepare,
+	// A builder that shadows the builtin file builder.
+	"packer-builder-file": fakeFileBuilder,
+	// A provisioner that leaves a daemon behind (setsid, own session).
+	"packer-provisioner-daemon": daemonProvisioner,
+	// A plugin that reports the version in $HELPER_VERSION.
+	"packer-plugin-versioned": versionedPlugin,
 }
 
 func TestMain(m *testing.M) {
@@ -119,7 +126,7 @@ func TestScripts(t *testing.T) {
 			// (the race runtime's atexit_sleep_ms), and packer waits for
 			// every plugin to exit: keep the suite fast.
 			e.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-			for _, k := range []string{"PACKER_LOG", "PACKER_LOG_PATH", "PACKER_RPC_TRACE", "PACKER_PLUGIN_PATH", "PACKER_CONFIG"} {
+			for _, k := range []string{"PACKER_LOG", "PACKER_LOG_PATH", "PACKER_RPC_TRACE", "PACKER_RPC_TRACE_DATA", "PACKER_PLUGIN_PATH", "PACKER_CONFIG"} {
 				e.Setenv(k, "")
 			}
 			return os.MkdirAll(home, 0o755)
@@ -368,6 +375,51 @@ func stubbornProvisioner() {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 	pluginkit.RegisterProvisioner("stubborn", new(stubborn))
 	pluginkit.Serve()
+}
+
+// fakeFile is a builder that only says it ran.
+type fakeFile struct{ config noConfig }
+
+func (f *fakeFile) Config() any                { return &f.config }
+func (f *fakeFile) Prepare() ([]string, error) { return nil, nil }
+func (f *fakeFile) Run(_ context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+	ui.Say("the fake file builder ran")
+	return nil, nil
+}
+
+func fakeFileBuilder() {
+	pluginkit.RegisterBuilder("file", new(fakeFile))
+	pluginkit.Serve()
+}
+
+// daemon is a provisioner that starts "sleep 300" in a new session, as a
+// daemon does to escape its parent's process group and terminal, writes
+// its pid to the marker and returns.
+type daemon struct{ config noConfig }
+
+func (d *daemon) Config() any                { return &d.config }
+func (d *daemon) Prepare() ([]string, error) { return nil, nil }
+func (d *daemon) Provision(_ context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	ui.Say(fmt.Sprintf("daemon: started pid %d in its own session", cmd.Process.Pid))
+	return os.WriteFile(d.config.Marker, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+func daemonProvisioner() {
+	pluginkit.RegisterProvisioner("daemon", new(daemon))
+	pluginkit.Serve()
+}
+
+// versionedPlugin serves probe as its default provisioner and reports
+// $HELPER_VERSION as its version in the handshake.
+func versionedPlugin() {
+	s := pluginkit.NewServer(protocol.Peer{Name: "packer-plugin-versioned", Version: os.Getenv("HELPER_VERSION")})
+	s.RegisterProvisioner("default", new(probe))
+	s.Serve()
 }
 
 var (

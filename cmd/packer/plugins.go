@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/packer-stdio/packer/internal/builtin"
@@ -20,6 +22,18 @@ type catalog struct {
 	// attach maps TYPE/NAME to the pipes of a plugin the author started
 	// (PACKER_PLUGIN_ATTACH).
 	attach map[string]string
+
+	// stderr receives, once per binary, the line saying what a
+	// discovered binary shadows and the warnings about who may write it.
+	stderr io.Writer
+
+	mu sync.Mutex
+	// warned holds the binaries whose warnings were printed.
+	warned map[string]bool
+	// opened holds, by binary path, the plugin binaries opened (and
+	// checksum-verified) for this run; they stay open until packer exits,
+	// so every start executes the file that was verified.
+	opened map[string]*discovery.Executable
 }
 
 func discover(e *env) (*catalog, error) {
@@ -42,12 +56,14 @@ func discover(e *env) (*catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach}, nil
+	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach,
+		stderr: e.stderr, warned: map[string]bool{}, opened: map[string]*discovery.Executable{}}, nil
 }
 
 // command returns the command line that starts the plugin serving the
-// component typ/name, and the component's name inside it.
-func (c *catalog) command(typ, name string) ([]string, string, error) {
+// component typ/name, the file to execute for it (see [catalog.open]) and
+// the component's name inside it.
+func (c *catalog) command(typ, name string) (args []string, path, component string, err error) {
 	if path, ok := c.attach[typ+"/"+name]; ok {
 		// The author runs this plugin: "packer plugin attach=PATH" relays
 		// to it. Its component name is what discovery would ask for, when
@@ -60,13 +76,67 @@ func (c *catalog) command(typ, name string) ([]string, string, error) {
 		} else if _, after, ok := strings.Cut(name, "-"); ok && after != "" {
 			component = after
 		}
-		return []string{c.exe, "plugin", attachArg + path}, component, nil
+		return []string{c.exe, "plugin", attachArg + path}, c.exe, component, nil
 	}
 	e, err := c.Lookup(typ, name)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return e.Args, e.Component, nil
+	if e.Source == discovery.SourceBuiltin {
+		return e.Args, e.Args[0], e.Component, nil
+	}
+	c.warn(e)
+	x, err := c.open(e)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return e.Args, x.Path, e.Component, nil
+}
+
+// warn prints, the first time e's binary is used, which entries it
+// shadows (one line) and who besides its owner may replace it.
+func (c *catalog) warn(e *discovery.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := e.Type + " " + e.Name + " " + e.Path
+	if c.warned[k] || c.stderr == nil {
+		return
+	}
+	c.warned[k] = true
+	if len(e.Shadowed) > 0 {
+		var what []string
+		for _, s := range e.Shadowed {
+			if s.Source == discovery.SourceBuiltin {
+				what = append(what, "the builtin "+s.Name)
+			} else {
+				what = append(what, fmt.Sprintf("%s (%s)", s.Path, s.Source))
+			}
+		}
+		fmt.Fprintf(c.stderr, "packer: %s %q is %s (%s), which shadows %s\n", e.Type, e.Name, e.Path, e.Source, strings.Join(what, " and "))
+	}
+	if c.warned[e.Path] {
+		return
+	}
+	c.warned[e.Path] = true
+	for _, w := range discovery.Writable(e) {
+		fmt.Fprintf(c.stderr, "warning: %s\n", w)
+	}
+}
+
+// open opens (and for a versioned install verifies) e's binary once per
+// run; see discovery.Open.
+func (c *catalog) open(e *discovery.Entry) (*discovery.Executable, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if x, ok := c.opened[e.Path]; ok {
+		return x, nil
+	}
+	x, err := discovery.Open(e)
+	if err != nil {
+		return nil, err
+	}
+	c.opened[e.Path] = x
+	return x, nil
 }
 
 const pluginsHelp = `Lists every plugin component packer finds, with its type, where it comes

@@ -36,6 +36,10 @@ type Component struct {
 	Name string
 	// Args is the command line that starts the plugin process.
 	Args []string
+	// Path, when set, is the file to execute instead of Args[0], which the
+	// plugin still gets as its name: "/proc/self/fd/N" of a binary whose
+	// checksum was verified (see discovery.Open).
+	Path string
 	// Component is the component's name inside the plugin binary.
 	Component string
 	// Config is the rendered configuration.
@@ -96,6 +100,9 @@ type Options struct {
 	Log io.Writer
 	// Tracer, if not nil, records the messages of every plugin.
 	Tracer *protocol.Tracer
+	// Redactor, if not nil, masks every plugin's stderr before the host
+	// cuts it into pieces or keeps its tail for errors.
+	Redactor host.Redactor
 	// Env is the environment of plugin processes.
 	Env []string
 	// Parallel is how many builds run at once; 0 means all.
@@ -222,6 +229,9 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		name = c.Args[2] // a builtin: packer plugin packer-builder-file
 	}
 	cmd := exec.Command(c.Args[0], c.Args[1:]...)
+	if c.Path != "" {
+		cmd.Path = c.Path
+	}
 	cmd.Env = r.o.Env
 	r.Logf("starting %s plugin %s: %q", c.Type, name, c.Args)
 	p, err := host.Start(ctx, cmd, host.Options{
@@ -230,6 +240,7 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 		UI:           ui,
 		Hook:         hook,
 		Tracer:       r.o.Tracer,
+		Redactor:     r.o.Redactor,
 		HostInfo:     r.o.HostInfo,
 		Capabilities: protocol.HostCapabilities{Ask: r.o.AskCapable, Progress: true},
 

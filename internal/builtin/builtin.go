@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/builtin/builders"
+	"github.com/packer-stdio/packer/internal/builtin/internal/shellscript"
 	"github.com/packer-stdio/packer/internal/builtin/postprocessors"
 	"github.com/packer-stdio/packer/internal/builtin/provisioners"
 	"github.com/packer-stdio/packer/pluginkit"
@@ -135,6 +136,7 @@ func Serve(binary string, version string) error {
 		if BinaryName(c.typ, c.name) == binary {
 			s := pluginkit.NewServer(protocol.Peer{Name: binary, Version: version})
 			c.register(s)
+			shellscript.StopWithParent()
 			s.Serve()
 			return nil // not reached: Serve exits
 		}

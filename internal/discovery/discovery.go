@@ -474,9 +474,15 @@ func (c *Catalog) verified(e *Entry) (*Entry, error) {
 	return e, nil
 }
 
+// fromPlugin returns the entry for component typ/name served by the
+// packer-plugin binary p, with the builtin it overrides, if any, at the
+// end of Shadowed.
 func (c *Catalog) fromPlugin(p *Entry, typ, name, component string) *Entry {
 	e := p.copy()
 	e.Type, e.Name, e.Component = typ, name, component
+	if b, ok := c.builtins[key{typ, name}]; ok {
+		e.Shadowed = append(e.Shadowed, b.copy())
+	}
 	return e
 }
 

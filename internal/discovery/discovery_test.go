@@ -187,7 +187,8 @@ func TestLookup(t *testing.T) {
 				return discovery.Options{WorkDir: tr.dir("work"), Builtins: []discovery.Builtin{builtinFile}}
 			},
 			typ: "builder", lookup: "file",
-			want: view{Type: "builder", Name: "file", Component: "default", Source: "working directory", Path: "work/packer-plugin-file"},
+			want: view{Type: "builder", Name: "file", Component: "default", Source: "working directory", Path: "work/packer-plugin-file",
+				Shadowed: []string{"builtin: /bin/packer"}},
 		},
 		{
 			name: "same directory twice does not shadow itself",

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,9 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hashicorp/go-version"
 )
 
 // Installed plugins live in the plugins directory of the home source
@@ -77,8 +81,8 @@ func (s *scanner) scanInstalled(dir string) {
 			if !v.IsDir() {
 				continue
 			}
-			if _, err := ParseVersion(v.Name()); err != nil {
-				s.c.Warnings = append(s.c.Warnings, fmt.Sprintf("skipping %s: %q is not a version", filepath.Join(dir, name, v.Name()), v.Name()))
+			if err := ValidVersion(v.Name()); err != nil {
+				s.c.Warnings = append(s.c.Warnings, fmt.Sprintf("skipping %s: %v", filepath.Join(dir, name, v.Name()), err))
 				continue
 			}
 			bin := "packer-plugin-" + name
@@ -123,42 +127,80 @@ func (c *Catalog) Installed() []*Entry {
 	return out
 }
 
-// Verify checks an installed binary against its SHA256SUM file. It returns
-// nil for an entry without one (a binary that was not installed by packer
-// plugins install) and an error wrapping ErrChecksum that says what to do
-// when the binary was changed.
+// ErrUnverified is returned for an installed binary whose SHA256SUM file
+// is missing or unreadable: packer cannot tell whether it is the binary
+// that was installed, so it does not run it.
+var ErrUnverified = errors.New("plugin not verified")
+
+// ErrVersion is a plugin version that is not a strict semantic version.
+var ErrVersion = errors.New("invalid plugin version")
+
+// Verify checks an installed binary against its SHA256SUM file, without
+// running it. It returns nil for an entry without one (a binary that was
+// not installed by packer plugins install), an error wrapping
+// [ErrUnverified] when the SHA256SUM file is missing or malformed, and one
+// wrapping [ErrChecksum] that says what to do when the binary changed.
+// To run the binary, use [Open], which verifies the very file it executes.
 func Verify(e *Entry) error {
-	if e.SumFile == "" {
-		return nil
-	}
-	want, err := ReadSum(e.SumFile)
-	if err != nil {
-		return fmt.Errorf("%w: %v; reinstall the plugin with packer plugins install --path BINARY", ErrChecksum, err)
-	}
-	got, err := FileSHA256(e.Path)
+	x, err := Open(e)
 	if err != nil {
 		return err
 	}
-	if got != want {
+	return x.Close()
+}
+
+// verifyFile hashes the open binary f and compares it with e's SHA256SUM
+// file, which is read through root when root is not nil.
+func verifyFile(e *Entry, f *os.File, root *os.Root, sumName string) error {
+	var want string
+	var err error
+	if root != nil {
+		want, err = readSum(root.ReadFile(sumName))
+	} else {
+		want, err = ReadSum(e.SumFile)
+	}
+	if err != nil {
+		why := fmt.Sprintf("its checksum file %s: %v", e.SumFile, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			why = fmt.Sprintf("its checksum file %s is missing", e.SumFile)
+		}
+		return fmt.Errorf("%w: %s: %s; reinstall it with packer plugins install --path BINARY, or remove it with packer plugins remove %s %s",
+			ErrUnverified, e.Path, why, e.pluginName(), e.Version)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("reading %s: %w", e.Path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return fmt.Errorf("%w: %s has SHA-256 %s but %s says %s: the binary changed after it was installed; "+
 			"reinstall it with packer plugins install --path BINARY, or remove it with packer plugins remove %s %s",
-			ErrChecksum, e.Path, got, e.SumFile, want, filepath.Base(filepath.Dir(filepath.Dir(e.Path))), e.Version)
+			ErrChecksum, e.Path, got, e.SumFile, want, e.pluginName(), e.Version)
 	}
 	return nil
 }
 
+// pluginName is NAME of a versioned install's NAME/VERSION/binary path.
+func (e *Entry) pluginName() string { return filepath.Base(filepath.Dir(filepath.Dir(e.Path))) }
+
 // ReadSum reads the hex SHA-256 from a SHA256SUM file.
 func ReadSum(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	sum, err := readSum(os.ReadFile(path))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return sum, err
+}
+
+func readSum(data []byte, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
 	f := strings.Fields(string(data))
 	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("%s: not a SHA256SUM file", path)
+		return "", errors.New("not a SHA256SUM file")
 	}
 	if _, err := hex.DecodeString(f[0]); err != nil {
-		return "", fmt.Errorf("%s: not a SHA256SUM file", path)
+		return "", errors.New("not a SHA256SUM file")
 	}
 	return strings.ToLower(f[0]), nil
 }
@@ -180,30 +222,44 @@ func FileSHA256(path string) (string, error) {
 // Install copies the binary src into pluginsDir as version of plugin name
 // in the versioned layout, writes its SHA256SUM file, and returns the
 // installed binary's path and checksum. It replaces an existing install of
-// the same version. The copy is written to a temporary file and renamed,
-// so a concurrent discovery never sees half a binary.
+// the same version. name and version are checked first ([ValidVersion]),
+// and every file is created through an [os.Root] of pluginsDir, so that
+// nothing is written outside it, even through a symbolic link. The copy
+// is written to a temporary file and renamed, so a concurrent discovery
+// never sees half a binary.
 func Install(pluginsDir, name, version, src string) (path, sum string, err error) {
 	if !namePattern(name) {
 		return "", "", fmt.Errorf("plugin name %q: use lower-case letters, digits, '.', '_' and '-'", name)
 	}
-	if _, err := ParseVersion(version); err != nil {
+	if err := ValidVersion(version); err != nil {
 		return "", "", err
 	}
-	dir := filepath.Join(pluginsDir, name, version)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(pluginsDir, 0o755); err != nil {
 		return "", "", err
 	}
-	path = filepath.Join(dir, BinaryName(name))
+	root, err := os.OpenRoot(pluginsDir)
+	if err != nil {
+		return "", "", err
+	}
+	defer root.Close()
+	dir := filepath.Join(name, version)
+	if err := root.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("creating %s in %s: %w", dir, pluginsDir, err)
+	}
+	rel := filepath.Join(dir, BinaryName(name))
 	in, err := os.Open(src)
 	if err != nil {
 		return "", "", err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(dir, ".install-*")
+	var rnd [8]byte
+	rand.Read(rnd[:]) //nolint:errcheck // crypto/rand.Read never fails
+	tmpName := filepath.Join(dir, ".install-"+hex.EncodeToString(rnd[:]))
+	tmp, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
 	if err != nil {
 		return "", "", err
 	}
-	defer os.Remove(tmp.Name())
+	defer root.Remove(tmpName) //nolint:errcheck // gone after the rename
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), in); err != nil {
 		tmp.Close()
@@ -217,30 +273,64 @@ func Install(pluginsDir, name, version, src string) (path, sum string, err error
 		return "", "", err
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
-	if err := os.WriteFile(path+SumSuffix, []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644); err != nil {
+	if err := root.WriteFile(rel+SumSuffix, []byte(sum+"  "+BinaryName(name)+"\n"), 0o644); err != nil {
 		return "", "", err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := root.Rename(tmpName, rel); err != nil {
 		return "", "", err
 	}
-	return path, sum, nil
+	return filepath.Join(pluginsDir, rel), sum, nil
 }
 
 // Remove deletes the installs of plugin name from pluginsDir: one version,
 // or every version when version is empty. It returns the versions removed;
-// none is an error wrapping fs.ErrNotExist.
+// none is an error wrapping fs.ErrNotExist. It works through an [os.Root]
+// of pluginsDir and never follows a symbolic link: a NAME or VERSION that
+// is a link is refused, and links inside a version directory are removed,
+// not followed.
 func Remove(pluginsDir, name, version string) ([]string, error) {
-	base := filepath.Join(pluginsDir, name)
-	entries, err := os.ReadDir(base)
-	if err != nil || name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return nil, fmt.Errorf("plugin %q is not installed in %s: %w", name, pluginsDir, fs.ErrNotExist)
+	notInstalled := fmt.Errorf("plugin %q is not installed in %s: %w", name, pluginsDir, fs.ErrNotExist)
+	if !namePattern(name) {
+		return nil, notInstalled
+	}
+	root, err := os.OpenRoot(pluginsDir)
+	if err != nil {
+		return nil, notInstalled
+	}
+	defer root.Close()
+	fi, err := root.Lstat(name)
+	switch {
+	case err != nil:
+		return nil, notInstalled
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("%s is a symbolic link, not an install of packer plugins install: remove it by hand", filepath.Join(pluginsDir, name))
+	case !fi.IsDir():
+		return nil, notInstalled
+	}
+	d, err := root.Open(name)
+	if err != nil {
+		return nil, notInstalled
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(pluginsDir, name), err)
 	}
 	var removed []string
 	for _, de := range entries {
-		if !de.IsDir() || (version != "" && de.Name() != version) {
+		if version != "" && de.Name() != version {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(base, de.Name())); err != nil {
+		if de.Type()&fs.ModeSymlink != 0 {
+			if version != "" {
+				return nil, fmt.Errorf("%s is a symbolic link, not an install of packer plugins install: remove it by hand", filepath.Join(pluginsDir, name, de.Name()))
+			}
+			continue
+		}
+		if !de.IsDir() {
+			continue
+		}
+		if err := root.RemoveAll(filepath.Join(name, de.Name())); err != nil {
 			return removed, err
 		}
 		removed = append(removed, de.Name())
@@ -248,9 +338,7 @@ func Remove(pluginsDir, name, version string) ([]string, error) {
 	if len(removed) == 0 {
 		return nil, fmt.Errorf("plugin %q has no version %q installed in %s: %w", name, version, pluginsDir, fs.ErrNotExist)
 	}
-	if rest, err := os.ReadDir(base); err == nil && len(rest) == 0 {
-		os.Remove(base)
-	}
+	root.Remove(name) //nolint:errcheck // only succeeds when it is empty
 	return removed, nil
 }
 
@@ -265,6 +353,36 @@ func namePattern(s string) bool {
 	}
 	return true
 }
+
+// ValidVersion checks that s is a strict semantic version that is safe as
+// a directory name: MAJOR.MINOR.PATCH (numbers without leading zeros, an
+// optional leading "v"), optionally followed by "-PRERELEASE" and
+// "+BUILD" made of letters, digits, '.' and '-', at most 64 characters in
+// all. The error wraps [ErrVersion].
+func ValidVersion(s string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w %q: %s; want a semantic version such as 1.2.0 or 1.2.0-rc.1", ErrVersion, s, why)
+	}
+	if s == "" || len(s) > 64 {
+		return bad("empty or longer than 64 characters")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '+') {
+			return bad(fmt.Sprintf("%q is not allowed", r))
+		}
+	}
+	if !semverCore.MatchString(s) {
+		return bad("it does not start with MAJOR.MINOR.PATCH")
+	}
+	if _, err := version.NewSemver(s); err != nil {
+		return bad(err.Error())
+	}
+	return nil
+}
+
+// semverCore is the MAJOR.MINOR.PATCH start of a version, and what may
+// follow it.
+var semverCore = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-+]|$)`)
 
 // ParseVersion reads a dotted version of at most three numbers, with an
 // optional leading "v"; a "-suffix" or "+suffix" is ignored.
@@ -288,13 +406,18 @@ func ParseVersion(s string) ([3]int, error) {
 	return out, nil
 }
 
-// compareVersions orders versions; invalid ones sort first.
+// compareVersions orders versions by semantic-version precedence
+// (1.10.0 after 1.9.3, 1.0.0-rc.1 before 1.0.0); invalid ones sort first.
 func compareVersions(a, b string) int {
-	va, errA := ParseVersion(a)
-	vb, errB := ParseVersion(b)
+	va, errA := version.NewSemver(a)
+	vb, errB := version.NewSemver(b)
 	switch {
-	case errA != nil || errB != nil:
+	case errA != nil && errB != nil:
 		return strings.Compare(a, b)
+	case errA != nil:
+		return -1
+	case errB != nil:
+		return 1
 	}
-	return slices.Compare(va[:], vb[:])
+	return va.Compare(vb)
 }

@@ -183,3 +183,88 @@ func TestCache(t *testing.T) {
 		}
 	}
 }
+
+func TestValidVersion(t *testing.T) {
+	tests := []struct {
+		v      string
+		ok     bool
+		reason string
+	}{
+		{"1.2.0", true, ""},
+		{"v1.2.0", true, "a leading v is accepted, as plugins report it"},
+		{"1.0.0-rc.1", true, ""},
+		{"1.0.0+build.7", true, ""},
+		{"1.2", false, "MAJOR.MINOR.PATCH are all required"},
+		{"01.2.3", false, "no leading zeros"},
+		{"1.2.3.4", false, ""},
+		{"1.0.0-/../../escaped", false, "path separators"},
+		{"1.0.0-..", false, ""},
+		{"..", false, ""},
+		{"1.0.0-rc~1", false, "go-version accepts ~, the safe-character rule does not"},
+		{"1.0.0\\..\\x", false, "Windows separators"},
+		{"1.0.0 ", false, ""},
+		{"", false, ""},
+		{"1.0.0-" + strings.Repeat("a", 64), false, "longer than 64"},
+	}
+	for _, tt := range tests {
+		err := discovery.ValidVersion(tt.v)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidVersion(%q) = %v, want ok=%t (%s)", tt.v, err, tt.ok, tt.reason)
+		}
+		if err != nil && !errors.Is(err, discovery.ErrVersion) {
+			t.Errorf("ValidVersion(%q) = %v, not ErrVersion", tt.v, err)
+		}
+	}
+}
+
+// TestInstallStaysInside: a NAME directory that is a link out of the
+// plugins directory is not written through.
+func TestInstallStaysInside(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	outside := tr.dir("outside")
+	dir := tr.dir("home/.packer.d/plugins")
+	if err := os.Symlink(outside, filepath.Join(dir, "notes")); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "bin")
+	os.WriteFile(src, []byte("x"), 0o755)
+	if _, _, err := discovery.Install(dir, "notes", "1.0.0", src); err == nil {
+		t.Fatal("Install through a link out of the plugins directory succeeded")
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("Install wrote %d entries outside the plugins directory", len(ents))
+	}
+	if _, _, err := discovery.Install(dir, "other", "1.0.0-/../../../escaped", src); !errors.Is(err, discovery.ErrVersion) {
+		t.Errorf("Install with an escaping version: %v, want ErrVersion", err)
+	}
+}
+
+// TestRemoveDoesNotFollowLinks: remove never deletes through a link.
+func TestRemoveDoesNotFollowLinks(t *testing.T) {
+	skipOnWindows(t)
+	tr := newTree(t)
+	o := discovery.Options{HomeDir: tr.dir("home")}
+	dir := discovery.PluginsDir(o)
+	victim := tr.dir("victim/1.0.0")
+	keep := tr.file("victim/1.0.0", "keep", 0o644)
+	installFake(t, o, "notes", "1.0.0", "a")
+	// NAME is a link; a VERSION is a link; a link inside a version.
+	os.Symlink(filepath.Dir(victim), filepath.Join(dir, "linked"))
+	os.Symlink(victim, filepath.Join(dir, "notes", "2.0.0"))
+	os.Symlink(filepath.Dir(victim), filepath.Join(dir, "notes", "1.0.0", "data"))
+
+	if _, err := discovery.Remove(dir, "linked", ""); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Remove(linked): %v, want a refusal naming the link", err)
+	}
+	if _, err := discovery.Remove(dir, "notes", "2.0.0"); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Remove(notes 2.0.0): %v, want a refusal naming the link", err)
+	}
+	got, err := discovery.Remove(dir, "notes", "")
+	if err != nil || !cmp.Equal(got, []string{"1.0.0"}) {
+		t.Errorf("Remove(notes) = %v, %v; want [1.0.0]", got, err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("a file outside the plugins directory was removed: %v", err)
+	}
+}

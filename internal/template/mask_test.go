@@ -24,7 +24,16 @@ func TestMask(t *testing.T) {
 		{name: "longest first", secrets: []string{"pass", "password123"}, in: "password123 pass", want: "<sensitive> <sensitive>",
 			reason: "a shorter secret inside a longer one must not leave part of the longer one visible"},
 		{name: "longest first regardless of order", secrets: []string{"password123", "pass"}, in: "password123", want: "<sensitive>"},
-		{name: "single bytes", secrets: []string{"x"}, in: "xyx", want: "<sensitive>y<sensitive>"},
+		{name: "short secret only as a word", secrets: []string{"x"}, in: "xyx x x=1 (x)", want: "xyx <sensitive> <sensitive>=1 (<sensitive>)",
+			reason: "a secret under ShortSecret bytes would otherwise hide that letter in all output"},
+		{name: "short secret with punctuation ends", secrets: []string{"!a"}, in: "b!a !ab", want: "b<sensitive> !ab",
+			reason: "only an end that is a word character needs a word boundary"},
+		{name: "short secret in other scripts", secrets: []string{"pw"}, in: "épw pw", want: "épw <sensitive>"},
+		{name: "four bytes everywhere", secrets: []string{"abcd"}, in: "xabcdx", want: "x<sensitive>x"},
+		{name: "upper and lower case", secrets: []string{"Hunter2-Pw"}, in: "HUNTER2-PW hunter2-pw Hunter2-Pw", want: "<sensitive> <sensitive> <sensitive>",
+			reason: "templates derive these with the upper and lower functions"},
+		{name: "title case", secrets: []string{"hunter two"}, in: "Hunter Two", want: "<sensitive>"},
+		{name: "derived forms of a short secret", secrets: []string{"ab"}, in: "AB ab Ab abc", want: "<sensitive> <sensitive> <sensitive> abc"},
 		{name: "duplicates", secrets: []string{"s3", "s3"}, in: "s3", want: "<sensitive>"},
 	}
 	for _, tt := range tests {
@@ -34,6 +43,26 @@ func TestMask(t *testing.T) {
 				t.Errorf("Mask (-want +got):\n%s\nreason: %s", diff, tt.reason)
 			}
 		})
+	}
+}
+
+func TestMaskerSafeCut(t *testing.T) {
+	m := template.NewMasker([]string{"s3cr3t-value"})
+	line := strings.Repeat("a", 100) + "s3cr3t-value" + strings.Repeat("b", 20)
+	// Cut through the middle of the secret at every place: the two pieces
+	// masked apart never show any of it.
+	for end := 101; end < 112; end++ {
+		buf := []byte(line[:end])
+		cut := m.SafeCut(buf)
+		first := m.Mask(string(buf[:cut]))
+		second := m.Mask(string(buf[cut:]) + line[end:])
+		if got := first + second; strings.Contains(got, "s3cr3t") || strings.Contains(got, "value") {
+			t.Errorf("cut at %d: %q", end, got)
+		}
+	}
+	var nilMasker *template.Masker
+	if got := nilMasker.SafeCut([]byte("abc")); got != 3 {
+		t.Errorf("nil SafeCut = %d, want 3", got)
 	}
 }
 

@@ -74,16 +74,54 @@ func (c *Comm) Start(ctx context.Context, rc *pluginkit.RemoteCmd) (int, error) 
 }
 
 // Upload writes src to the file dst, creating its parent directories. mode
-// 0 means 0644.
+// 0 means 0644. The data goes to a temporary file beside dst that is
+// renamed over dst only when complete, so a cancelled or failed upload
+// leaves dst as it was (and no temporary file). A dst that is a symbolic
+// link is resolved first, so the upload replaces the file it points to, as
+// writing through it would; a dst that exists and is not a regular file (a
+// device, a FIFO) is written directly, never replaced.
 func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error {
 	if mode == 0 {
 		mode = 0o644
 	}
 	p := c.path(dst)
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
+		}
+	}
+	if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return writeInto(ctx, p, dst, src)
+	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm())
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.upload")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, ctxReader{ctx, src})
+	if err != nil {
+		err = fmt.Errorf("uploading %s: %w", dst, err)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), mode)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// writeInto writes src into the existing non-regular file p.
+func writeInto(ctx context.Context, p, dst string, src io.Reader) error {
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -91,10 +129,7 @@ func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 		f.Close()
 		return fmt.Errorf("uploading %s: %w", dst, err)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Chmod(p, mode)
+	return f.Close()
 }
 
 // Download copies the file src to dst.

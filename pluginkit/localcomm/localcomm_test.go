@@ -193,3 +193,70 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// cancelAfter yields n bytes of data, then cancels and keeps yielding, as
+// a transfer cut off halfway does.
+type cancelAfter struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (r *cancelAfter) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		r.cancel()
+	}
+	r.n -= len(p)
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestUploadCancelledLeavesDestination: a cancelled upload leaves the
+// destination as it was, new or old, and no temporary file beside it.
+func TestUploadCancelledLeavesDestination(t *testing.T) {
+	for _, existing := range []bool{false, true} {
+		t.Run("existing="+strconv.FormatBool(existing), func(t *testing.T) {
+			dir := t.TempDir()
+			if existing {
+				must(t, os.WriteFile(filepath.Join(dir, "dst"), []byte("old"), 0o644))
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := localcomm.New(dir).Upload(ctx, "dst", &cancelAfter{n: 1 << 20, cancel: cancel}, 0o644, 4<<20)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Upload: %v, want context.Canceled", err)
+			}
+			var names []string
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			var want []string
+			if existing {
+				want = []string{"dst"}
+				if got, _ := os.ReadFile(filepath.Join(dir, "dst")); string(got) != "old" {
+					t.Errorf("dst holds %d bytes after the cancelled upload, want the old contents", len(got))
+				}
+			}
+			if diff := cmp.Diff(want, names); diff != "" {
+				t.Errorf("directory after a cancelled upload (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUploadThroughLink: a link at the destination is resolved, so the
+// file it points to is replaced and the link stays.
+func TestUploadThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "target"), []byte("old"), 0o644))
+	must(t, os.Symlink("target", filepath.Join(dir, "link")))
+	must(t, localcomm.New(dir).Upload(context.Background(), "link", strings.NewReader("new"), 0o644, 3))
+	if got, _ := os.ReadFile(filepath.Join(dir, "target")); string(got) != "new" {
+		t.Errorf("target = %q, want new", got)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "link")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package builders_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -306,5 +307,77 @@ func TestFileBuilderCancel(t *testing.T) {
 	}
 	if _, err := os.Stat(target); !os.IsNotExist(err) {
 		t.Errorf("target after cancel: %v, want it gone", err)
+	}
+}
+
+// TestFileBuilderTargetRules: an existing target is an error without
+// -force and replaced with it; a target that is not a regular file is
+// refused either way and left as it was.
+func TestFileBuilderTargetRules(t *testing.T) {
+	p := bttest.Start(t, register, host.Options{Hook: host.HookFunc(func(context.Context, string, host.Communicator, map[string]any) error { return nil })})
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, target string)
+		force   bool
+		wantErr string
+		want    string // the target's contents afterwards ("" when not a regular file)
+	}{
+		{"new", func(*testing.T, string) {}, false, "", "new"},
+		{"existing without -force", writeOld, false, "output already exists: %s; run packer build with -force to replace it", "old"},
+		{"existing with -force", writeOld, true, "", "new"},
+		{"symbolic link", func(t *testing.T, target string) {
+			victim := filepath.Join(filepath.Dir(target), "victim")
+			writeOld(t, victim)
+			if err := os.Symlink(victim, target); err != nil {
+				t.Skip(err)
+			}
+		}, true, "output is not a regular file: %s is a symbolic link; refusing to replace it", ""},
+		{"named pipe", func(t *testing.T, target string) {
+			if err := mkfifo(target); err != nil {
+				t.Skip(err)
+			}
+		}, true, "output is not a regular file: %s is a named pipe; refusing to replace it", ""},
+		{"directory", func(t *testing.T, target string) { os.Mkdir(target, 0o755) }, true, "%s is a directory; refusing", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "target")
+			tt.setup(t, target)
+			before, _ := os.Lstat(target)
+			keys := bttest.PackerKeys("b", "file")
+			keys["packer_force"] = tt.force
+			inst, _, err := p.Prepare(context.Background(), protocol.TypeBuilder, "file", map[string]any{"content": "new", "target": target}, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = inst.Run(context.Background())
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Run: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf(tt.wantErr, target))):
+				t.Fatalf("Run: %v, want an error with %q", err, fmt.Sprintf(tt.wantErr, target))
+			}
+			if tt.want != "" {
+				got, _ := os.ReadFile(target)
+				if diff := cmp.Diff(tt.want, string(got)); diff != "" {
+					t.Errorf("target (-want +got):\n%s", diff)
+				}
+			} else if after, _ := os.Lstat(target); after == nil || before == nil || after.Mode() != before.Mode() {
+				t.Errorf("target replaced: was %v, now %v", before.Mode(), after.Mode())
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), ".part") {
+					t.Errorf("temporary file %s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func writeOld(t *testing.T, path string) {
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/packer-stdio/packer/internal/builtin/internal/output"
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -29,7 +30,10 @@ type FileConfig struct {
 // target and returns that file as the artifact (builder id "packer.file",
 // id the target path). The file is written to a temporary name in target's
 // directory and renamed when complete, so a cancelled or failed build never
-// leaves a partial target. Like Packer's, it then runs the provisioning
+// leaves a partial target. An existing target is an error unless packer
+// runs with -force, which replaces it; a target that is not a regular file
+// (a device such as /dev/full, a directory, a symbolic link) is refused
+// either way. Like Packer's, it then runs the provisioning
 // hook without a communicator (provisioners such as shell-local still run)
 // and, if that fails, removes target unless packer runs with
 // -on-error=abort. Destroying the artifact removes the file.
@@ -91,7 +95,7 @@ func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 		ui.Say(fmt.Sprintf("Writing content to %s", c.Target))
 		src = strings.NewReader(*c.Content)
 	}
-	n, err := writeFile(ctx, c.Target, src, mode)
+	n, err := writeFile(ctx, c.Target, src, mode, c.Force)
 	if err != nil {
 		return nil, err
 	}
@@ -118,9 +122,12 @@ func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 }
 
 // writeFile writes r to path through a temporary file in the same
-// directory, renamed into place only when complete; it stops when ctx is
-// done. Parent directories are created.
-func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) (int64, error) {
+// directory, put in place only when complete (see package output for the
+// -force rule); it stops when ctx is done. Parent directories are created.
+func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode, force bool) (int64, error) {
+	if err := output.Check(path, force); err != nil {
+		return 0, fmt.Errorf("target: %w", err)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("creating the directory of target %s: %w", path, err)
@@ -137,7 +144,7 @@ func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) 
 		err = os.Chmod(tmp.Name(), mode)
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = output.Place(tmp.Name(), path, force)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/packer-stdio/packer/internal/builtin/internal/output"
 	"github.com/packer-stdio/packer/pluginkit"
 )
 
@@ -50,7 +51,11 @@ type ChecksumData struct {
 // Checksum is the checksum post-processor: for each checksum type it
 // appends to the file its output template names one line per artifact
 // file, "HEX<TAB>BASENAME" (the format of md5sum and its kin, with a tab),
-// as Packer does. It reads each artifact file once whatever the number of
+// as Packer does. Unlike Packer, which appends whatever the file holds, a
+// file that already has a line for the same BASENAME (from an earlier run)
+// is an error unless packer runs with -force, which replaces that line;
+// lines for other files stay, so several builds can share one file. An
+// output that is not a regular file is refused. It reads each artifact file once whatever the number of
 // types, and writes nothing until every digest is computed, so a cancelled
 // run leaves the checksum files as they were. The new artifact (builder id
 // "packer.post-processor.checksum") holds the checksum files (Packer's also
@@ -116,8 +121,8 @@ func (p *Checksum) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginki
 	}
 	var outputs []string
 	for i, path := range p.paths {
-		if err := appendFile(path, lines[i].String()); err != nil {
-			return nil, false, false, fmt.Errorf("writing %s: %w", path, err)
+		if err := addSums(ctx, path, lines[i].String(), c.Force); err != nil {
+			return nil, false, false, fmt.Errorf("checksum: writing %s: %w", path, err)
 		}
 		ui.Message(fmt.Sprintf("%s checksums written to %s", c.ChecksumTypes[i], path))
 		if !slices.Contains(outputs, path) {
@@ -155,18 +160,75 @@ func digests(ctx context.Context, path string, types []string) ([][]byte, error)
 	return sums, nil
 }
 
-// appendFile appends text to path, creating it and its parents.
-func appendFile(path, text string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// addSums adds the "HEX<TAB>NAME" lines text to the checksum file path,
+// creating it and its parents. A file that already holds a line for one
+// of the names is the output of an earlier run: that is an error wrapping
+// output.ErrExists unless force is set, which replaces those lines. Lines
+// for other names are kept, so builds of one run can share a file. A path
+// that is not a regular file is refused. The file is locked while it is
+// read and written (PATH.lock, as the manifest does), so parallel builds
+// sharing it do not lose lines.
+func addSums(ctx context.Context, path, text string, force bool) error {
+	if err := output.Check(path, true); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	unlock, err := lockFile(ctx, path+".lock")
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	defer unlock()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|openNoFollow, 0o644)
+	if err != nil {
+		return err
 	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if !fi.Mode().IsRegular() {
+		return output.Check(path, true)
+	}
+	old, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if _, name, ok := strings.Cut(l, "\t"); ok {
+			names[name] = true
+		}
+	}
+	var kept []string
+	replaced := false
+	for _, l := range strings.SplitAfter(string(old), "\n") {
+		if l == "" {
+			continue
+		}
+		_, name, _ := strings.Cut(strings.TrimRight(l, "\r\n"), "\t")
+		if !names[name] {
+			kept = append(kept, l)
+			continue
+		}
+		if !force {
+			return fmt.Errorf("%w: %s already has a checksum of %s from an earlier run; run packer build with -force to replace it, or remove the file",
+				output.ErrExists, path, name)
+		}
+		replaced = true
+	}
+	if !replaced {
+		if len(old) > 0 && old[len(old)-1] != '\n' {
+			text = "\n" + text
+		}
+		_, err = f.WriteString(text) // at the end: ReadAll left the offset there
+		return err
+	}
+	content := strings.Join(kept, "")
+	if content != "" && !strings.HasSuffix(content, "\n") {
+		content += "\n"
+	}
+	content += text
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(content), 0)
 	return err
 }

@@ -2,8 +2,11 @@ package postprocessors_test
 
 import (
 	"context"
+	"crypto/md5"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -71,24 +74,71 @@ func TestChecksum(t *testing.T) {
 }
 
 // TestChecksumDefaults checks the default type (md5) and Packer's default
-// output name, in the working directory, and that a second run appends.
+// output name, in the working directory, and the -force rule: a second run
+// for the same file fails without -force and replaces the line with it.
 func TestChecksumDefaults(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	in := inputArtifact(t, dir, map[string]string{"hello.txt": "hello world\n"}, "hello.txt")
 	p := bttest.Start(t, register, host.Options{})
-	for range 2 {
-		if _, err := postProcess(t, p, "checksum", map[string]any{}, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(filepath.Join(dir, "packer_web_file_md5.checksum"))
-	if err != nil {
+	if _, err := postProcess(t, p, "checksum", map[string]any{}, in); err != nil {
 		t.Fatal(err)
 	}
+	path := filepath.Join(dir, "packer_web_file_md5.checksum")
 	line := helloDigests["md5"] + "\thello.txt\n"
-	if diff := cmp.Diff(line+line, string(got)); diff != "" {
-		t.Errorf("checksum file (-want +got):\n%s", diff)
+	check := func(when, want string) {
+		t.Helper()
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, string(got)); diff != "" {
+			t.Errorf("checksum file %s (-want +got):\n%s", when, diff)
+		}
+	}
+	check("after the first run", line)
+	_, err := postProcess(t, p, "checksum", map[string]any{}, in)
+	if err == nil || !strings.Contains(err.Error(), "already has a checksum of hello.txt from an earlier run; run packer build with -force") {
+		t.Errorf("second run without -force: %v, want a refusal", err)
+	}
+	check("after a refused run", line)
+	// Another file of another build is appended; -force replaces only
+	// the line of the same file.
+	other := inputArtifact(t, dir, map[string]string{"empty": ""}, "empty")
+	if _, err := postProcess(t, p, "checksum", map[string]any{}, other); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile("hello.txt", []byte("changed"), 0o644)
+	if _, err := postProcess(t, p, "checksum", map[string]any{"packer_force": true}, in); err != nil {
+		t.Fatal(err)
+	}
+	check("after -force", emptyMD5+"\tempty\n"+md5Hex("changed")+"\thello.txt\n")
+}
+
+func md5Hex(s string) string {
+	return fmt.Sprintf("%x", md5.Sum([]byte(s)))
+}
+
+// TestChecksumRefusesNonRegular: a device or a link as the output is never
+// written, with or without -force.
+func TestChecksumRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	in := inputArtifact(t, dir, map[string]string{"hello.txt": "hello world\n"}, "hello.txt")
+	p := bttest.Start(t, register, host.Options{})
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	link := filepath.Join(dir, "link.sum")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Skip(err)
+	}
+	for _, force := range []bool{false, true} {
+		_, err := postProcess(t, p, "checksum", map[string]any{"output": link, "packer_force": force}, in)
+		if err == nil || !strings.Contains(err.Error(), "is a symbolic link; refusing to replace it") {
+			t.Errorf("force=%t: %v, want a refusal", force, err)
+		}
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "keep" {
+		t.Errorf("the link's target was written: %q", got)
 	}
 }
 

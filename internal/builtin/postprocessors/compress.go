@@ -55,7 +55,10 @@ type CompressData struct {
 // file is stored under its base name; a directory with everything in it.
 // The archive is written to a temporary file next to output and renamed
 // only when complete, so a failed or cancelled run never leaves a partial
-// archive. Destroying the artifact removes the archive.
+// archive. As in Packer, an existing output is an error unless packer
+// runs with -force, which replaces it; an output that is not a regular
+// file (a device, a directory, a symbolic link) is refused either way.
+// Destroying the artifact removes the archive.
 //
 // Unlike Packer, which cannot tell an explicit 0 from no value,
 // compression_level 0 stores the files uncompressed.
@@ -141,7 +144,7 @@ func (p *Compress) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginki
 		return nil, false, false, fmt.Errorf("compress: %s is a gzip file, which holds exactly one file, but the artifact has %d files or directories; use a .tar.gz or .zip output", p.output, len(files))
 	}
 	ui.Say(fmt.Sprintf("Compressing %s into %s (%s, level %d)", strings.Join(files, ", "), p.output, p.format, p.level))
-	err = atomicWrite(p.output, func(f *os.File) error {
+	err = createOutput(p.output, p.config.Force, func(f *os.File) error {
 		bw := bufio.NewWriterSize(f, 256<<10)
 		if err := writeArchive(ctx, bw, p.format, p.level, entries); err != nil {
 			return err

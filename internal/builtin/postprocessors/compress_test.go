@@ -213,3 +213,34 @@ func TestCompressConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestCompressForce: an existing archive is an error without -force and
+// replaced with it; a link at the output is refused either way.
+func TestCompressForce(t *testing.T) {
+	dir := t.TempDir()
+	in := inputArtifact(t, filepath.Join(dir, "in"), map[string]string{"a": "A"}, "a")
+	p := bttest.Start(t, register, host.Options{})
+	out := filepath.Join(dir, "x.tar")
+	os.WriteFile(out, []byte("old"), 0o644)
+	_, err := postProcess(t, p, "compress", map[string]any{"output": out}, in)
+	if err == nil || !strings.Contains(err.Error(), "output already exists: "+out+"; run packer build with -force") {
+		t.Errorf("without -force: %v, want a refusal", err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "old" {
+		t.Errorf("archive replaced without -force")
+	}
+	if _, err := postProcess(t, p, "compress", map[string]any{"output": out, "packer_force": true}, in); err != nil {
+		t.Fatalf("with -force: %v", err)
+	}
+	if got, _ := os.ReadFile(out); string(got) == "old" {
+		t.Errorf("archive not replaced with -force")
+	}
+	link := filepath.Join(dir, "link.tar")
+	if err := os.Symlink(out, link); err != nil {
+		t.Skip(err)
+	}
+	_, err = postProcess(t, p, "compress", map[string]any{"output": link, "packer_force": true}, in)
+	if err == nil || !strings.Contains(err.Error(), "is a symbolic link; refusing to replace it") {
+		t.Errorf("link output: %v, want a refusal", err)
+	}
+}

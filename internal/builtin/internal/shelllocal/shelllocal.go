@@ -100,7 +100,7 @@ func Run(ctx context.Context, ui pluginkit.Ui, c *Config, env []string) error {
 		if err != nil {
 			return err
 		}
-		defer os.Remove(path)
+		defer shellscript.RemoveTemp(path)
 		scripts = []string{path}
 	}
 	vars := shellscript.Flatten(env, c.EnvVarFormat)
@@ -128,7 +128,7 @@ func runOne(ctx context.Context, ui pluginkit.Ui, c *Config, script, vars string
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	err := cmd.Run()
+	err := shellscript.Run(cmd)
 	stdout.Flush()
 	stderr.Flush()
 	if ctxErr := ctx.Err(); ctxErr != nil {

@@ -25,7 +25,8 @@ func InlineScript(shebang string, commands []string) string {
 }
 
 // WriteTemp writes text to a new executable file in the system's temporary
-// directory and returns its path. The caller removes it.
+// directory and returns its path. The caller removes it with [RemoveTemp];
+// until then [Cleanup] removes it too.
 func WriteTemp(pattern, text string) (string, error) {
 	f, err := os.CreateTemp("", pattern)
 	if err != nil {
@@ -43,5 +44,8 @@ func WriteTemp(pattern, text string) (string, error) {
 		os.Remove(name)
 		return "", fmt.Errorf("writing script file: %w", err)
 	}
+	live.Lock()
+	live.files[name] = true
+	live.Unlock()
 	return name, nil
 }
