@@ -16,6 +16,7 @@ import (
 
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/template"
+	"github.com/packer-stdio/packer/internal/template/hcl2"
 	"github.com/packer-stdio/packer/internal/ui"
 	"github.com/packer-stdio/packer/protocol"
 	"golang.org/x/term"
@@ -98,6 +99,13 @@ func loadTemplate(e *env, fs *flag.FlagSet, vars *varFlags) (*template.Template,
 		return nil, nil, fmt.Errorf("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	path := fs.Arg(0)
+	if path != "-" && hcl2.IsHCL2(path) {
+		res, err := loadHCL2(e, path, vars, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Template, res.Context, nil
+	}
 	var t *template.Template
 	var err error
 	if path == "-" {
@@ -166,7 +174,7 @@ func runBuild(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "packer build: %v\n", err)
 		return 1
 	}
-	masker := t.Masker(tctx.UserVars)
+	masker := masker(t, tctx)
 
 	logw, closeLog, err := openLog(e)
 	if err != nil {
@@ -176,7 +184,7 @@ func runBuild(e *env, args []string) int {
 	defer closeLog()
 	logw = masker.Writer(logw)
 	var traceMask func(string) string // nil records the bytes exactly as sent
-	if len(t.SensitiveVariables) > 0 {
+	if len(t.SensitiveVariables)+len(t.SensitiveValues) > 0 {
 		traceMask = masker.Mask
 	}
 	tracer, closeTrace, err := openTrace(e, traceMask)
@@ -386,7 +394,7 @@ func planBuilds(t *template.Template, tctx *template.Context, catalog *catalog, 
 			}
 			b.Provisioners = append(b.Provisioners, p)
 		}
-		if tp := t.ErrorCleanupProvisioner; tp != nil {
+		if tp := t.ErrorCleanupFor(tb.Name); tp != nil {
 			p, err := provisioner(catalog, tp, tb.Name, bctx)
 			if err != nil {
 				errs = append(errs, err)

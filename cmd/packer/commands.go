@@ -15,6 +15,7 @@ import (
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/builtin"
 	"github.com/packer-stdio/packer/internal/template"
+	"github.com/packer-stdio/packer/internal/template/hcl2"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -55,6 +56,8 @@ func runValidate(e *env, args []string) int {
 		var err error
 		if fs.Arg(0) == "-" {
 			_, err = template.Parse(e.stdin, "-")
+		} else if hcl2.IsHCL2(fs.Arg(0)) {
+			_, err = loadHCL2(e, fs.Arg(0), vars, false)
 		} else {
 			_, err = template.ParseFile(fs.Arg(0))
 		}
@@ -86,7 +89,7 @@ func runValidate(e *env, args []string) int {
 	}
 	// Plugins' stderr, their warnings and their errors can echo sensitive
 	// values from the configuration: everything goes through the masker.
-	masker := t.Masker(tctx.UserVars)
+	masker := masker(t, tctx)
 	logw, closeLog, err := openLog(e)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Template validation failed: %v\n", err)
@@ -160,6 +163,7 @@ const inspectHelp = `Shows a template's variables, builds, provisioners and post
 
 func runInspect(e *env, args []string) int {
 	fs := newFlagSet(e, "inspect", "TEMPLATE", inspectHelp)
+	vars := templateFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -171,6 +175,11 @@ func runInspect(e *env, args []string) int {
 	var err error
 	if fs.Arg(0) == "-" {
 		t, err = template.Parse(e.stdin, "-")
+	} else if hcl2.IsHCL2(fs.Arg(0)) {
+		var res *hcl2.Result
+		if res, err = loadHCL2(e, fs.Arg(0), vars, false); err == nil {
+			t = res.Template
+		}
 	} else {
 		t, err = template.ParseFile(fs.Arg(0))
 	}

@@ -43,6 +43,15 @@ type Template struct {
 	// PostProcessors are sequences; each sequence runs in order on the
 	// artifact of every build.
 	PostProcessors [][]*PostProcessor
+
+	// ErrorCleanupByBuild maps a build name to its own error cleanup
+	// provisioner, for front ends (HCL2) whose builds each have one; see
+	// ErrorCleanupFor.
+	ErrorCleanupByBuild map[string]*Provisioner `json:",omitempty"`
+	// SensitiveValues are values to mask besides those of
+	// SensitiveVariables (HCL2's sensitive locals and the parts of
+	// sensitive variables that are lists or objects).
+	SensitiveValues []string `json:",omitempty"`
 }
 
 // Variable is one declared user variable.
