@@ -137,4 +137,3 @@ func environ(e *env) []string {
 func masker(t *template.Template, tctx *template.Context) *template.Masker {
 	return template.NewMasker(t.MaskedValues(tctx.UserVars))
 }
-
