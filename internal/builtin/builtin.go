@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/builtin/builders"
+	"github.com/packer-stdio/packer/internal/builtin/datasources"
 	"github.com/packer-stdio/packer/internal/builtin/postprocessors"
 	"github.com/packer-stdio/packer/internal/builtin/provisioners"
 	"github.com/packer-stdio/packer/pluginkit"
@@ -55,6 +56,8 @@ var all = []component{
 	{protocol.TypePostProcessor, "checksum", func() pluginkit.Configurable { return new(postprocessors.Checksum) }},
 	{protocol.TypePostProcessor, "compress", func() pluginkit.Configurable { return new(postprocessors.Compress) }},
 	{protocol.TypePostProcessor, "artifice", func() pluginkit.Configurable { return new(postprocessors.Artifice) }},
+	{protocol.TypeDatasource, "null", func() pluginkit.Configurable { return new(datasources.Null) }},
+	{protocol.TypeDatasource, "http", func() pluginkit.Configurable { return new(datasources.HTTP) }},
 }
 
 func (c component) register(r *pluginkit.Server) {
@@ -65,6 +68,8 @@ func (c component) register(r *pluginkit.Server) {
 		r.RegisterProvisioner(c.name, v)
 	case pluginkit.PostProcessor:
 		r.RegisterPostProcessor(c.name, v)
+	case pluginkit.Datasource:
+		r.RegisterDatasource(c.name, v)
 	}
 }
 

@@ -71,6 +71,8 @@ func TestComponents(t *testing.T) {
 		"post-processor checksum packer-post-processor-checksum",
 		"post-processor compress packer-post-processor-compress",
 		"post-processor artifice packer-post-processor-artifice",
+		"datasource null packer-datasource-null",
+		"datasource http packer-datasource-http",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("components (-want +got):\n%s", diff)

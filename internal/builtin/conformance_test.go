@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/packer-stdio/packer/conformance"
 	"github.com/packer-stdio/packer/internal/builtin"
+	"github.com/packer-stdio/packer/protocol"
 )
 
 // TestConformance runs every conformance check against every builtin, each
@@ -23,6 +27,11 @@ func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the full conformance suite against every builtin")
 	}
+	// The http data source reads a real server on loopback.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "conformance")
+	}))
+	defer srv.Close()
 	// Each component gets its own directory: artifice's artifact is its
 	// input files, and destroying it removes them.
 	configs := func(dir string) map[string]map[string]any {
@@ -42,6 +51,8 @@ func TestConformance(t *testing.T) {
 			"post-processor/checksum":    {"output": filepath.Join(dir, "{{.ChecksumType}}.sum")},
 			"post-processor/compress":    {"output": filepath.Join(dir, "out.tar.gz")},
 			"post-processor/artifice":    {"files": []string{src}},
+			"datasource/null":            {"input": "conformance"},
+			"datasource/http":            {"url": srv.URL},
 		}
 	}
 	// The checks mostly wait on processes, so run every builtin at once
@@ -101,6 +112,9 @@ func TestConformance(t *testing.T) {
 				// A single-component plugin cannot run the other two
 				// types: only those run checks may be skipped.
 				other := strings.HasPrefix(r.ID, "run/") && r.ID != "run/"+c.Type && r.ID != "run/unknown-handle"
+				// cancel/run cancels a builder, provisioner or
+				// post-processor run; a data source has none.
+				other = other || (c.Type == protocol.TypeDatasource && r.ID == "cancel/run")
 				if r.Failed() || (r.Status == conformance.Skip && !other) {
 					t.Errorf("%s: %s: %s", r.ID, r.Status, r.Reason)
 				}
