@@ -28,6 +28,8 @@ type variable struct {
 	decl        hcl.Range
 
 	value cty.Value
+	// failed is set when a value given could not be read (reported).
+	failed bool
 	// set is where the value came from, for messages; setRange points at
 	// it when it is in a file.
 	set      string
@@ -191,6 +193,8 @@ func (l *loader) assignVariables(autoVars []string) {
 	var unset []string
 	for _, v := range l.vars {
 		switch {
+		case v.failed:
+			continue
 		case v.value == cty.NilVal:
 			unset = append(unset, v.name)
 			continue
@@ -258,14 +262,14 @@ func (l *loader) setString(v *variable, s, from string) {
 		return
 	}
 	expr, d := hclsyntax.ParseExpression([]byte(s), from, hcl.InitialPos)
-	if d.HasErrors() {
-		l.diags = append(l.diags, diagf(nil, "Invalid value for variable", "%s: %q is not a valid %s: %s", from, s, v.typ.FriendlyName(), d.Error()))
-		v.value = cty.NilVal
-		return
+	var val cty.Value
+	if !d.HasErrors() {
+		val, d = expr.Value(nil)
 	}
-	val, d := expr.Value(nil)
 	if d.HasErrors() {
-		l.diags = append(l.diags, diagf(nil, "Invalid value for variable", "%s: %s", from, d.Error()))
+		l.diags = append(l.diags, diagf(nil, "Invalid value for variable", "variable %q (from %s): %q is not a valid %s value: %s",
+			v.name, from, s, v.typ.FriendlyNameForConstraint(), d[0].Summary))
+		v.failed = true
 		return
 	}
 	v.value = val
