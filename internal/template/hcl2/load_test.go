@@ -136,7 +136,7 @@ func TestVariablePrecedence(t *testing.T) {
 			varFile: "v.pkrvars.hcl", want: "file"},
 		{name: "json var file", files: map[string]string{"v.json": `{"who": "json"}`}, varFile: "v.json", want: "json"},
 		{name: "-var beats everything", env: []string{"PKR_VAR_who=env"},
-			files: map[string]string{"x.auto.pkrvars.hcl": `who = "auto"`, "v.pkrvars.hcl": `who = "file"`},
+			files:   map[string]string{"x.auto.pkrvars.hcl": `who = "auto"`, "v.pkrvars.hcl": `who = "file"`},
 			varFile: "v.pkrvars.hcl", vars: map[string]string{"who": "flag"}, want: "flag"},
 		{name: "undeclared env ignored", env: []string{"PKR_VAR_nobody=x"}, want: "default"},
 	}
