@@ -39,6 +39,10 @@ func init() {
 		"version":  {synopsis: "print the packer version", run: runVersion},
 		"plugins":  {synopsis: "list the plugins packer finds", run: runPlugins},
 		"describe": {synopsis: "print a component's configuration schema", run: runDescribe},
+		"fmt":          {synopsis: "rewrite HCL2 templates in the canonical format", run: runFmt},
+		"hcl2_upgrade": {synopsis: "write an HCL2 template equivalent to a JSON one", run: runHCL2Upgrade},
+		"console":      {synopsis: "evaluate expressions against a template's variables", run: runConsole},
+		"init":         {synopsis: "check a template's required plugins and install them from files", run: runInit},
 		"plugin":   {synopsis: "run a builtin plugin (used by packer itself)", run: runPlugin, internal: true},
 	}
 }

@@ -1,0 +1,3 @@
+package main
+
+func runConsole(e *env, args []string) int { return 1 }

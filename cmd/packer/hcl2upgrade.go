@@ -1,0 +1,3 @@
+package main
+
+func runHCL2Upgrade(e *env, args []string) int { return 1 }
