@@ -480,3 +480,32 @@ build {
 		t.Errorf("whatever = %v, want <unknown> (the data source did not run)", got)
 	}
 }
+
+func TestEnvInVariableDefaultsOnly(t *testing.T) {
+	dir := write(t, map[string]string{"main.pkr.hcl": `
+variable "home" {
+  default = env("MY_HOME")
+}
+source "file" "a" {
+  content = var.home
+}
+build {
+  sources = ["source.file.a"]
+}
+`})
+	res := mustLoad(t, dir, hcl2.Options{Environ: []string{"MY_HOME=/home/me"}})
+	if got := res.Template.Builders[0].Config["content"]; got != "/home/me" {
+		t.Errorf("content = %v, want /home/me", got)
+	}
+	dir = write(t, map[string]string{"main.pkr.hcl": `
+source "file" "a" {
+  content = env("MY_HOME")
+}
+build {
+  sources = ["source.file.a"]
+}
+`})
+	if _, err := load(t, dir, hcl2.Options{Environ: []string{"MY_HOME=/home/me"}}); err == nil || !strings.Contains(err.Error(), `Call to unknown function`) {
+		t.Errorf("env outside a variable default: err = %v, want an unknown function", err)
+	}
+}

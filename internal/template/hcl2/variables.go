@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/packer-stdio/packer/internal/template"
 )
@@ -76,8 +77,16 @@ func (l *loader) declare(v *variable) {
 
 // declareVariables reads the variable and variables blocks.
 func (l *loader) declareVariables() {
+	// Defaults may call functions, and env, which only they may call (as
+	// in Packer), but refer to nothing.
 	noVars := l.evalContext(nil)
 	noVars.Variables = nil
+	fs := make(map[string]function.Function, len(noVars.Functions)+1)
+	for k, f := range noVars.Functions {
+		fs[k] = f
+	}
+	fs["env"] = envFunc(l.o.Environ)
+	noVars.Functions = fs
 	for _, b := range l.blocks("variable") {
 		v := &variable{name: b.Labels[0], typ: cty.DynamicPseudoType, nullable: true, decl: b.DefRange}
 		c, d := b.Body.Content(variableSchema)
@@ -359,4 +368,21 @@ func attrName(t hcl.Traverser) string {
 		}
 	}
 	return ""
+}
+
+// envFunc reads a variable of environ; an unset one is "".
+func envFunc(environ []string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			prefix := args[0].AsString() + "="
+			for i := len(environ) - 1; i >= 0; i-- {
+				if v, ok := strings.CutPrefix(environ[i], prefix); ok {
+					return cty.StringVal(v), nil
+				}
+			}
+			return cty.StringVal(""), nil
+		},
+	})
 }
