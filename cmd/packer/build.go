@@ -104,6 +104,9 @@ func loadTemplate(e *env, fs *flag.FlagSet, vars *varFlags) (*template.Template,
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(res.Template.Builders) == 0 {
+			return nil, nil, fmt.Errorf("%s: no build block uses a source: nothing to build", path)
+		}
 		return res.Template, res.Context, nil
 	}
 	var t *template.Template

@@ -165,9 +165,6 @@ func (l *loader) builds() {
 			}
 		}
 	}
-	if len(t.Builders) == 0 && !l.diags.HasErrors() {
-		l.diags = append(l.diags, diagf(nil, "No builds", "the template has no build block"))
-	}
 }
 
 // builder decodes the source a build uses, with its overrides.
