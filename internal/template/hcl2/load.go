@@ -293,44 +293,49 @@ func (l *loader) packerBlock() {
 			}
 		}
 		for _, rb := range c.Blocks {
-			attrs, d := rb.Body.JustAttributes()
-			l.diags = append(l.diags, d...)
-			for _, name := range sortedAttrs(attrs) {
-				a := attrs[name]
-				v, d := a.Expr.Value(nil)
-				l.diags = append(l.diags, d...)
-				if d.HasErrors() {
-					continue
-				}
-				rp := RequiredPlugin{Name: name, Range: a.Range}
-				if !v.Type().IsObjectType() && !v.Type().IsMapType() {
-					l.diags = append(l.diags, diagf(a.Expr.Range().Ptr(), "Invalid required_plugins entry", `want { version = ">= X.Y.Z", source = "..." }`))
-					continue
-				}
-				for it := v.ElementIterator(); it.Next(); {
-					k, e := it.Element()
-					if e.Type() != cty.String || e.IsNull() {
-						continue
-					}
-					switch k.AsString() {
-					case "version":
-						rp.Version = e.AsString()
-					case "source":
-						rp.Source = e.AsString()
-					}
-				}
-				min, err := minVersion(rp.Version)
-				if err != nil {
-					l.diags = append(l.diags, diagf(a.Expr.Range().Ptr(), "Invalid required_plugins version", "%s: %v", name, err))
-					continue
-				}
-				rp.MinVersion = min
-				l.result.RequiredPlugins = append(l.result.RequiredPlugins, rp)
-				short := name
-				l.result.Template.RequiredPlugins = append(l.result.Template.RequiredPlugins,
-					&template.RequiredPlugin{Name: short, MinVersion: min, Pos: template.Pos{Line: a.Range.Start.Line, Col: a.Range.Start.Column}})
+			l.requiredPlugins(rb)
+		}
+	}
+}
+
+// requiredPlugins reads a required_plugins block.
+func (l *loader) requiredPlugins(rb *hcl.Block) {
+	attrs, d := rb.Body.JustAttributes()
+	l.diags = append(l.diags, d...)
+	for _, name := range sortedAttrs(attrs) {
+		a := attrs[name]
+		v, d := a.Expr.Value(nil)
+		l.diags = append(l.diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		rp := RequiredPlugin{Name: name, Range: a.Range}
+		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+			l.diags = append(l.diags, diagf(a.Expr.Range().Ptr(), "Invalid required_plugins entry", `want { version = ">= X.Y.Z", source = "..." }`))
+			continue
+		}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if e.Type() != cty.String || e.IsNull() {
+				continue
+			}
+			switch k.AsString() {
+			case "version":
+				rp.Version = e.AsString()
+			case "source":
+				rp.Source = e.AsString()
 			}
 		}
+		min, err := minVersion(rp.Version)
+		if err != nil {
+			l.diags = append(l.diags, diagf(a.Expr.Range().Ptr(), "Invalid required_plugins version", "%s: %v", name, err))
+			continue
+		}
+		rp.MinVersion = min
+		l.result.RequiredPlugins = append(l.result.RequiredPlugins, rp)
+		short := name
+		l.result.Template.RequiredPlugins = append(l.result.Template.RequiredPlugins,
+			&template.RequiredPlugin{Name: short, MinVersion: min, Pos: template.Pos{Line: a.Range.Start.Line, Col: a.Range.Start.Column}})
 	}
 }
 
@@ -422,4 +427,44 @@ func satisfies(version, constraints string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// ReadRequiredPlugins reads only the packer blocks of the template at path
+// (a file or a directory): what packer init needs, without variables or
+// plugins.
+func ReadRequiredPlugins(path string) ([]RequiredPlugin, error) {
+	l := &loader{parser: hclparse.NewParser(), locals: map[string]cty.Value{}, data: map[string]map[string]cty.Value{}}
+	l.result = &Result{Template: &template.Template{Path: path}, l: l}
+	files, _, err := listFiles(path)
+	if err != nil {
+		return nil, &Error{Diags: hcl.Diagnostics{diagf(nil, "Cannot read template", "%v", err)}}
+	}
+	for _, f := range files {
+		var file *hcl.File
+		var d hcl.Diagnostics
+		if strings.HasSuffix(f, ".json") {
+			file, d = l.parser.ParseJSONFile(f)
+		} else {
+			file, d = l.parser.ParseHCLFile(f)
+		}
+		l.diags = append(l.diags, d...)
+		if file == nil {
+			continue
+		}
+		c, _, d := file.Body.PartialContent(rootSchema)
+		l.diags = append(l.diags, d...)
+		l.content = append(l.content, c)
+	}
+	l.o.PackerVersion = "" // required_version is not checked here
+	for _, b := range l.blocks("packer") {
+		c, _, d := b.Body.PartialContent(packerSchema)
+		l.diags = append(l.diags, d...)
+		for _, rb := range c.Blocks {
+			l.requiredPlugins(rb)
+		}
+	}
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return l.result.RequiredPlugins, nil
 }
