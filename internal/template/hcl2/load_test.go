@@ -509,3 +509,21 @@ build {
 		t.Errorf("env outside a variable default: err = %v, want an unknown function", err)
 	}
 }
+
+func TestJSONSyntax(t *testing.T) {
+	dir := write(t, map[string]string{
+		"vars.pkr.hcl": "variable \"who\" {\n  default = \"json\"\n}\n",
+		"main.pkr.json": `{
+  "source": {"file": {"a": {"target": "a.txt", "content": "hello ${var.who}", "boot": {"wait": "1s"}}}},
+  "build": {"sources": ["source.file.a"], "provisioner": {"shell-local": {"inline": ["echo ${source.name}"]}}}
+}`,
+	})
+	res := mustLoad(t, dir, hcl2.Options{})
+	want := map[string]map[string]any{"file.a": {"target": "a.txt", "content": "hello json", "boot": map[string]any{"wait": "1s"}}}
+	if diff := cmp.Diff(want, configs(res.Template)); diff != "" {
+		t.Errorf("configs (-want +got):\n%s", diff)
+	}
+	if got := res.Template.Provisioners[0].Config["inline"]; !cmp.Equal(got, []any{"echo a"}) {
+		t.Errorf("provisioner inline = %v", got)
+	}
+}
