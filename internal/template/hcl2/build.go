@@ -184,6 +184,11 @@ func (l *loader) builder(u *use, buildName string) {
 		}
 		maps.Copy(cfg, over)
 	}
+	where := b.DefRange
+	if u.override != nil {
+		where = u.rng
+	}
+	l.checkRequired(KindBuilder, u.src.typ, cfg, where)
 	l.result.Template.Builders = append(l.result.Template.Builders, &template.Builder{
 		Name: u.full, Type: u.src.typ, Config: cfg,
 		Key: fmt.Sprintf("source.%s.%s (%s)", u.src.typ, u.src.name, at(b.DefRange)),
@@ -274,6 +279,7 @@ func (l *loader) provisioner(b *hcl.Block, uses []*use, buildName string) []*tem
 		if a := c.Attributes["override"]; a != nil {
 			l.override(a, u, ctx, p)
 		}
+		l.checkRequired(KindProvisioner, typ, p.Config, b.DefRange)
 		p.PauseBefore = l.duration(c.Attributes["pause_before"], ctx)
 		p.Timeout = l.duration(c.Attributes["timeout"], ctx)
 		if a := c.Attributes["max_retries"]; a != nil {
@@ -363,6 +369,7 @@ func (l *loader) postProcessors(blocks []*hcl.Block, uses []*use, buildName stri
 			if d.HasErrors() {
 				break
 			}
+			l.checkRequired(KindPostProcessor, typ, cfg, b.DefRange)
 			pp := &template.PostProcessor{Type: typ, Name: typ, Config: cfg, Only: []string{u.full},
 				Key: fmt.Sprintf("post-processor %q (%s)", typ, at(b.DefRange)),
 				Pos: template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column}}

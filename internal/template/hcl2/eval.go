@@ -190,7 +190,11 @@ func (l *loader) runData(typ, name string, b *hcl.Block) {
 	l.data[typ][name] = cty.DynamicVal
 	cfg, d := l.decode(KindDatasource, typ, b.Body, b.DefRange, l.evalContext(nil))
 	l.diags = append(l.diags, d...)
-	if d.HasErrors() || l.o.Datasources == nil {
+	if d.HasErrors() {
+		return
+	}
+	l.checkRequired(KindDatasource, typ, cfg, b.DefRange)
+	if l.o.Datasources == nil {
 		return
 	}
 	out, err := l.o.Datasources.Execute(typ, cfg)
@@ -250,6 +254,13 @@ func (l *loader) decode(kind, typ string, body hcl.Body, rng hcl.Range, ctx *hcl
 	}
 	cfg, d := l.toConfig(val, spec, rng)
 	return cfg, append(diags, d...)
+}
+
+// checkRequired reports the required keys a final configuration lacks.
+func (l *loader) checkRequired(kind, typ string, cfg map[string]any, rng hcl.Range) {
+	if spec, _ := l.spec(kind, typ, rng); spec != nil {
+		l.diags = append(l.diags, spec.missingRequired(cfg, fmt.Sprintf("%s %q", kind, typ), rng)...)
+	}
 }
 
 // toConfig converts a decoded object into a configuration map.

@@ -27,6 +27,7 @@ var schemas = map[string]string{
 		"disk":{"type":"array","items":{"$ref":"#/$defs/Disk"}}},
 		"$defs":{"Disk":{"type":"object","properties":{"size":{"type":"integer"},"name":{"type":"string"}}}}}`,
 	"provisioner shell-local": `{"type":"object","properties":{"inline":{"type":"array","items":{"type":"string"}},"command":{"type":"string"}}}`,
+	"builder needy":           `{"type":"object","required":["target"],"properties":{"target":{"type":"string"}}}`,
 	"post-processor manifest": `{"type":"object","properties":{"output":{"type":"string"}}}`,
 	"post-processor checksum": `{"type":"object","properties":{"output":{"type":"string"}}}`,
 	"datasource null":         `{"type":"object","properties":{"input":{"type":"string"}}}`,
@@ -400,6 +401,21 @@ variable "b" { default = 1 }
 `,
 				"v.auto.pkrvars.hcl": "name = \"abcdef\"\n"},
 			want: []string{"v.auto.pkrvars.hcl:1:8: Invalid value for variable: Too long."},
+		},
+		{
+			name: "missing required argument",
+			files: map[string]string{"main.pkr.hcl": `source "needy" "a" {
+}
+source "needy" "b" {
+}
+build {
+  sources = ["source.needy.a"]
+  source "needy.b" {
+    target = "given by the build"
+  }
+}
+`},
+			want: []string{"main.pkr.hcl:1:1: Missing required argument: builder \"needy\" needs the argument \"target\""},
 		},
 		{
 			name:  "locals cycle",

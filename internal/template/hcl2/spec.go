@@ -19,6 +19,8 @@ type configSpec struct {
 	// blockLists are the keys decoded from repeated blocks: an empty list
 	// means "no block" and is left out of the configuration.
 	blockLists map[string]bool
+	// required are the top-level keys the schema requires.
+	required []string
 }
 
 // jsonSchema is the part of a JSON Schema the decoder reads.
@@ -30,6 +32,7 @@ type jsonSchema struct {
 	Properties           map[string]*jsonSchema `json:"properties"`
 	Items                *jsonSchema            `json:"items"`
 	AdditionalProperties json.RawMessage        `json:"additionalProperties"`
+	Required             []string               `json:"required"`
 }
 
 // types returns the schema's "type", a string or an array of strings,
@@ -77,8 +80,10 @@ func (r *schemaReader) resolve(s *jsonSchema) *jsonSchema {
 //   - an object with only additionalProperties is a map attribute;
 //   - anything else is an attribute of any type.
 //
-// Every attribute is optional here; the plugin checks required keys when it
-// prepares the configuration.
+// Every attribute is optional in the spec, so that a build's overrides can
+// supply what a source lacks; missingRequired checks the schema's top-level
+// required keys on the final configuration, and the plugin checks the rest
+// when it prepares it.
 func newConfigSpec(schema []byte) (*configSpec, error) {
 	root := new(jsonSchema)
 	if err := json.Unmarshal(schema, root); err != nil {
@@ -91,6 +96,11 @@ func newConfigSpec(schema []byte) (*configSpec, error) {
 	}
 	cs := &configSpec{blockLists: map[string]bool{}}
 	cs.spec = r.object(top, cs.blockLists)
+	for _, k := range top.Required {
+		if _, ok := cs.spec[k]; ok {
+			cs.required = append(cs.required, k)
+		}
+	}
 	return cs, nil
 }
 
@@ -186,4 +196,18 @@ func justAttributes(body hcl.Body, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnos
 		vals[name] = v
 	}
 	return cty.ObjectVal(vals), diags
+}
+
+// missingRequired reports the required keys cfg lacks, at rng.
+func (cs *configSpec) missingRequired(cfg map[string]any, what string, rng hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if cs == nil {
+		return nil
+	}
+	for _, k := range cs.required {
+		if _, ok := cfg[k]; !ok {
+			diags = append(diags, diagf(rng.Ptr(), "Missing required argument", "%s needs the argument %q", what, k))
+		}
+	}
+	return diags
 }
