@@ -35,8 +35,12 @@ build {
   }
 
   provisioner "shell" {
-    only   = ["null.box"]
-    inline = ["echo '${local.header}' > stamp.txt", "echo 'signed with ${var.signing_key}'"]
+    only = ["null.box"]
+    inline = [
+      "echo '${local.header}' > stamp.txt",
+      "echo 'signed with ${var.signing_key}'",
+      "echo 'machine directory: ${build.LocalDir}'", # a value the null builder shares
+    ]
   }
 
   post-processors {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -51,6 +52,9 @@ type use struct {
 	full      string // BUILD.TYPE.NAME, the build name in the model
 	override  hcl.Body
 	rng       hcl.Range
+	// buildRefs are the names build.NAME expressions of the build block
+	// use besides BuildValues.
+	buildRefs []string
 }
 
 // ref is how only/except name the source: TYPE.NAME.
@@ -58,8 +62,10 @@ func (u *use) ref() string { return u.src.typ + "." + u.localName }
 
 func (u *use) vars(buildName string) map[string]cty.Value {
 	b := map[string]cty.Value{"name": cty.StringVal(buildName)}
-	for _, k := range BuildValues {
-		b[k] = cty.StringVal(template.BuildPlaceholder(k))
+	for _, k := range append(slices.Clone(BuildValues), u.buildRefs...) {
+		if k != "name" {
+			b[k] = cty.StringVal(template.BuildPlaceholder(k))
+		}
 	}
 	return map[string]cty.Value{
 		"source": cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(u.localName), "type": cty.StringVal(u.src.typ)}),
@@ -117,6 +123,10 @@ func (l *loader) builds() {
 			}
 			u.override = rest
 			uses = append(uses, u)
+		}
+		refs := buildRefNames(b.Body)
+		for _, u := range uses {
+			u.buildRefs = refs
 		}
 		if len(uses) == 0 {
 			l.diags = append(l.diags, diagf(b.DefRange.Ptr(), "Build without sources", "a build block needs sources = [...] or source blocks (sources: %s)", l.sourceNames()))
@@ -395,4 +405,26 @@ func (l *loader) postProcessors(blocks []*hcl.Block, uses []*use, buildName stri
 			t.PostProcessors = append(t.PostProcessors, seqs[u])
 		}
 	}
+}
+
+// buildRefNames returns the NAMEs of the build.NAME references in an HCL
+// native syntax body: any value a builder shares (its generated_data) may
+// be used, not only BuildValues.
+func buildRefNames(body hcl.Body) []string {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return nil
+	}
+	var names []string
+	hclsyntax.VisitAll(sb, func(n hclsyntax.Node) hcl.Diagnostics {
+		e, ok := n.(*hclsyntax.ScopeTraversalExpr)
+		if !ok || e.Traversal.RootName() != "build" || len(e.Traversal) < 2 {
+			return nil
+		}
+		if name := attrName(e.Traversal[1]); name != "" && hclsyntax.ValidIdentifier(name) && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+		return nil
+	})
+	return names
 }

@@ -265,7 +265,7 @@ build {
     timeout      = "1m"
   }
   provisioner "shell-local" {
-    inline   = ["both ${build.ID}"]
+    inline   = ["both ${build.ID}${build.TargetPath}"]
     override = {
       "file.b" = { inline = ["b's own"] }
     }
@@ -302,7 +302,7 @@ build {
 	want := []prov{
 		{Only: []string{"file.a"}, Config: map[string]any{"inline": []any{"only a, in a"}}},
 		{Only: []string{"file.b"}, Config: map[string]any{"inline": []any{"not a"}}, Pause: 2 * time.Second, Tries: 3, Limit: time.Minute},
-		{Only: []string{"file.a"}, Config: map[string]any{"inline": []any{"both {{build `ID`}}"}}},
+		{Only: []string{"file.a"}, Config: map[string]any{"inline": []any{"both {{build `ID`}}{{build `TargetPath`}}"}}},
 		{Only: []string{"file.b"}, Config: map[string]any{"inline": []any{"b's own"}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
