@@ -22,6 +22,8 @@ type Error struct {
 	files map[string]*hcl.File
 }
 
+// Error returns every error diagnostic with its position and snippet,
+// separated by blank lines; warnings are left out.
 func (e *Error) Error() string {
 	var b strings.Builder
 	first := true
@@ -98,7 +100,7 @@ func diagf(rng *hcl.Range, summary, format string, args ...any) *hcl.Diagnostic 
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng}
 }
 
-// Warnings returns the warning diagnostics of diags, formatted.
+// warnings returns the warning diagnostics of diags, formatted.
 func warnings(diags hcl.Diagnostics, files map[string]*hcl.File) []string {
 	var out []string
 	for _, d := range diags {

@@ -26,4 +26,10 @@
 //
 // Every problem is an hcl.Diagnostic with its file, line and column; the
 // returned [*Error] prints them with the source line and a caret.
+//
+// The commands built on it: [Result.Eval] evaluates expressions for packer
+// console ([Empty] without a template), [ReadRequiredPlugins] reads only
+// the packer blocks for packer init, and [Upgrade] writes the HCL2
+// equivalent of a JSON template for packer hcl2_upgrade. [LeftOut] lists
+// Packer's functions that are not here.
 package hcl2

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -410,15 +409,6 @@ func templateFileFunc(dir string, fs map[string]function.Function) function.Func
 	})
 }
 
-// functionNames is the sorted list of function names, for console's help.
-func functionNames() []string {
-	names := make([]string, 0, 128)
-	for n := range functions("", time.Time{}) {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
 
 // lengthFunc is the length of a string (in characters), a collection or a
 // structure, as Packer's length.
