@@ -79,7 +79,7 @@ func (l *loader) builds() {
 	for _, b := range l.blocks("build") {
 		c, d := b.Body.Content(buildSchema)
 		l.diags = append(l.diags, d...)
-		info := BuildInfo{}
+		var info struct{ Name, Description string }
 		if a := c.Attributes["name"]; a != nil {
 			l.decodeString(a.Expr, &info.Name)
 		}
@@ -142,10 +142,8 @@ func (l *loader) builds() {
 				continue
 			}
 			names[u.full] = u.rng
-			info.Sources = append(info.Sources, u.full)
 			l.builder(u, info.Name)
 		}
-		l.result.Builds = append(l.result.Builds, info)
 		for _, pb := range c.Blocks {
 			switch pb.Type {
 			case "provisioner":

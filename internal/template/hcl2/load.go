@@ -92,17 +92,7 @@ type Result struct {
 	Warnings []string
 	// RequiredPlugins are packer.required_plugins with their sources.
 	RequiredPlugins []RequiredPlugin
-	// Builds describes the build blocks, for inspect.
-	Builds []BuildInfo
-
 	l *loader
-}
-
-// BuildInfo summarises one build block.
-type BuildInfo struct {
-	Name, Description string
-	// Sources are the builds' full names (BUILD.TYPE.NAME).
-	Sources []string
 }
 
 // IsHCL2 reports whether path names an HCL2 template: a .pkr.hcl or
