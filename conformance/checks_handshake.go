@@ -108,7 +108,7 @@ func checkInitialize(c *checkCtx) error {
 	seen := map[string]bool{}
 	for i, comp := range res.Components {
 		switch comp.Type {
-		case protocol.TypeBuilder, protocol.TypeProvisioner, protocol.TypePostProcessor:
+		case protocol.TypeBuilder, protocol.TypeProvisioner, protocol.TypePostProcessor, protocol.TypeDatasource:
 		default:
 			return failf("components[%d] has type %q", i, comp.Type)
 		}

@@ -41,6 +41,9 @@ var fixtureCases = []struct {
 	reason string
 }{
 	{mode: "baseline"},
+	{mode: "datasource-baseline", reason: "a pluginkit plugin with a data source"},
+	{mode: "datasource-no-output-schema", breaks: "handshake/output-schema"},
+	{mode: "datasource-bad-output", breaks: "run/datasource", reason: `"count": "three" for an integer`},
 	{mode: "serves-without-cookie", breaks: "launch/no-cookie", reason: "waits for stdin instead of exiting"},
 	{mode: "bad-initialize", breaks: "handshake/initialize", reason: "lists the builder twice"},
 	{mode: "any-version", breaks: "handshake/unsupported-version", reason: "accepts any offered version"},

@@ -133,8 +133,8 @@ func TestGuideQuotesWholeFiles(t *testing.T) {
 		if idx[4] >= 0 {
 			region = guide[idx[4]:idx[5]]
 		}
-		if !strings.HasPrefix(file, "examples/guide/") {
-			continue
+		if filepath.Dir(file) != "examples/guide" {
+			continue // a separate example (sshbuilder), not the plugin the guide builds
 		}
 		quoted[file] = append(quoted[file], region)
 		// The paragraph before the include names the file to save it in.
@@ -149,6 +149,9 @@ func TestGuideQuotesWholeFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range files {
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			continue // a directory holds a separate example
+		}
 		file := strings.TrimPrefix(filepath.ToSlash(path), "../")
 		got, ok := quoted[file]
 		if !ok {
@@ -198,7 +201,7 @@ func TestGuideByCopyPaste(t *testing.T) {
 		switch {
 		case strings.HasPrefix(marker, "<!-- not run:"):
 			continue
-		case strings.HasPrefix(marker, "<!-- include examples/guide/"):
+		case strings.HasPrefix(marker, "<!-- include examples/guide/") && filepath.Dir(strings.Fields(marker)[2]) == "examples/guide":
 			file := filepath.Base(strings.Fields(marker)[2])
 			fmt.Fprintf(&script, "cat >> %s <<'GUIDE_EOF'\n%s\n\nGUIDE_EOF\n", file, body)
 		case lang == "sh":

@@ -346,6 +346,10 @@ func validateInit(res *protocol.InitializeResult, offered []int) error {
 	for i, c := range res.Components {
 		switch c.Type {
 		case protocol.TypeBuilder, protocol.TypeProvisioner, protocol.TypePostProcessor:
+		case protocol.TypeDatasource:
+			if len(c.OutputSchema) == 0 {
+				problems = append(problems, fmt.Sprintf("data source %d (%q) has no output_schema", i, c.Name))
+			}
 		default:
 			problems = append(problems, fmt.Sprintf("component %d (%q) has unknown type %q", i, c.Name, c.Type))
 		}

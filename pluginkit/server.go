@@ -38,8 +38,9 @@ type Server struct {
 
 type registration struct {
 	typ, name string
-	value     any // a Builder, Provisioner or PostProcessor
+	value     any // a Builder, Provisioner, PostProcessor or Datasource
 	schema    *configSchema
+	output    json.RawMessage // a Datasource's output_schema
 }
 
 // NewServer returns a Server that presents itself in the handshake as info
@@ -71,6 +72,12 @@ func (s *Server) register(typ, name string, v Configurable) {
 	if err != nil {
 		panic(fmt.Sprintf("pluginkit: %s %q: %v", typ, name, err))
 	}
+	var output json.RawMessage
+	if d, ok := v.(Datasource); ok && typ == protocol.TypeDatasource {
+		if output, err = reflectOutput(d.Output()); err != nil {
+			panic(fmt.Sprintf("pluginkit: %s %q: %v", typ, name, err))
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.components {
@@ -78,7 +85,7 @@ func (s *Server) register(typ, name string, v Configurable) {
 			panic(fmt.Sprintf("pluginkit: %s %q registered twice", typ, name))
 		}
 	}
-	s.components = append(s.components, &registration{typ: typ, name: name, value: v, schema: sch})
+	s.components = append(s.components, &registration{typ: typ, name: name, value: v, schema: sch, output: output})
 }
 
 // RegisterBuilder adds a builder named name. It panics if the name is not
@@ -122,7 +129,7 @@ func (s *Server) describe() []protocol.Component {
 	defer s.mu.Unlock()
 	out := make([]protocol.Component, len(s.components))
 	for i, r := range s.components {
-		out[i] = protocol.Component{Type: r.typ, Name: r.name, ConfigSchema: r.schema.raw}
+		out[i] = protocol.Component{Type: r.typ, Name: r.name, ConfigSchema: r.schema.raw, OutputSchema: r.output}
 	}
 	return out
 }
@@ -301,6 +308,8 @@ func (s *session) Handle(ctx context.Context, req *protocol.Request) (any, error
 		return s.postProcess(wctx, req)
 	case protocol.MethodArtifactDestroy:
 		return s.destroyArtifact(wctx, req)
+	case protocol.MethodDatasourceExecute:
+		return s.datasourceExecute(wctx, req)
 	case protocol.MethodCommStart, protocol.MethodCommUpload, protocol.MethodCommDownload,
 		protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
 		return s.serveComm(wctx, req)

@@ -22,6 +22,9 @@ const (
 	MethodPostProcess = "postprocessor/postprocess"
 	// MethodArtifactDestroy (host → plugin) destroys an artifact the plugin made.
 	MethodArtifactDestroy = "artifact/destroy"
+	// MethodDatasourceExecute (host to plugin) computes the output of a
+	// prepared data source.
+	MethodDatasourceExecute = "datasource/execute"
 
 	// MethodUISay (plugin → host, notification) shows a prominent line.
 	MethodUISay = "ui/say"
@@ -62,6 +65,9 @@ const (
 	TypeBuilder       = "builder"
 	TypeProvisioner   = "provisioner"
 	TypePostProcessor = "post-processor"
+	// TypeDatasource is a data source: prepared like the others, then
+	// datasource/execute computes its output object.
+	TypeDatasource = "datasource"
 )
 
 // HookProvision is the hook name a builder runs to have the host provision
@@ -114,15 +120,18 @@ type UnsupportedVersionData struct {
 
 // Component describes one component a plugin serves.
 type Component struct {
-	Type         string          `json:"type" jsonschema:"enum=builder,enum=provisioner,enum=post-processor"`
+	Type         string          `json:"type" jsonschema:"enum=builder,enum=provisioner,enum=post-processor,enum=datasource"`
 	Name         string          `json:"name" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]*$,description=Name used in templates, e.g. file or amazon-ebs."`
 	Description  string          `json:"description,omitempty"`
 	ConfigSchema json.RawMessage `json:"config_schema" jsonschema:"description=JSON Schema (draft 2020-12) of one configuration object."`
+	// OutputSchema is, for a data source, the schema of the object
+	// datasource/execute returns.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty" jsonschema:"description=Data sources only (required for them): JSON Schema (draft 2020-12) of the object datasource/execute returns."`
 }
 
 // PrepareParams are the params of component/prepare.
 type PrepareParams struct {
-	Type    string            `json:"type" jsonschema:"enum=builder,enum=provisioner,enum=post-processor"`
+	Type    string            `json:"type" jsonschema:"enum=builder,enum=provisioner,enum=post-processor,enum=datasource"`
 	Name    string            `json:"name"`
 	Configs []json.RawMessage `json:"configs" jsonschema:"description=Configuration objects merged in order: a key in a later object replaces the same key in an earlier one. The host puts its packer_* keys in the last object."`
 }

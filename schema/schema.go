@@ -123,6 +123,7 @@ var Methods = []Method{
 	{Name: protocol.MethodProvision, Direction: HostToPlugin, Params: protocol.ProvisionParams{}},
 	{Name: protocol.MethodPostProcess, Direction: HostToPlugin, Params: protocol.PostProcessParams{}, Result: protocol.PostProcessResult{}},
 	{Name: protocol.MethodArtifactDestroy, Direction: HostToPlugin, Params: protocol.ArtifactDestroyParams{}},
+	{Name: protocol.MethodDatasourceExecute, Direction: HostToPlugin, Params: protocol.InstanceParams{}, Result: protocol.DatasourceExecuteResult{}},
 	{Name: protocol.MethodUISay, Direction: PluginToHost, Notification: true, Params: protocol.UIMessageParams{}},
 	{Name: protocol.MethodUIMessage, Direction: PluginToHost, Notification: true, Params: protocol.UIMessageParams{}},
 	{Name: protocol.MethodUIError, Direction: PluginToHost, Notification: true, Params: protocol.UIMessageParams{}},

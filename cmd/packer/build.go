@@ -19,6 +19,7 @@ import (
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/template"
+	"github.com/packer-stdio/packer/internal/template/hcl2"
 	"github.com/packer-stdio/packer/internal/ui"
 	"github.com/packer-stdio/packer/protocol"
 	"golang.org/x/term"
@@ -78,6 +79,16 @@ func loadTemplate(e *env, fs *flagSet, vars *varFlags) (*template.Template, *tem
 		return nil, nil, fmt.Errorf("expected one template path (or - for stdin), got %d arguments", fs.NArg())
 	}
 	path := fs.Arg(0)
+	if path != "-" && hcl2.IsHCL2(path) {
+		res, err := loadHCL2(e, path, vars, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(res.Template.Builders) == 0 {
+			return nil, nil, fmt.Errorf("%s: no build block uses a source: nothing to build", path)
+		}
+		return res.Template, res.Context, nil
+	}
 	var t *template.Template
 	var err error
 	if path == "-" {
@@ -173,7 +184,7 @@ func runBuild(e *env, args []string) int {
 	logw = masker.Writer(logw) // the header too: -var can carry secrets
 	logHeader(logw, e.args)
 	var traceMask func(string) string // nil records the bytes exactly as sent
-	if len(t.SensitiveVariables) > 0 {
+	if len(t.SensitiveVariables)+len(t.SensitiveValues) > 0 {
 		traceMask = masker.Mask
 	}
 	tracer, closeTrace, err := openTrace(e, traceMask)
@@ -473,7 +484,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 		}
 		b.Provisioners = append(b.Provisioners, p)
 	}
-	if tp := t.ErrorCleanupProvisioner; tp != nil {
+	if tp := t.ErrorCleanupFor(tb.Name); tp != nil {
 		p, err := provisioner(t, catalog, tp, tb.Name, bctx)
 		if err != nil {
 			errs = append(errs, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/packer-stdio/packer/internal/build"
 	"github.com/packer-stdio/packer/internal/builtin"
 	"github.com/packer-stdio/packer/internal/template"
+	"github.com/packer-stdio/packer/internal/template/hcl2"
 	"github.com/packer-stdio/packer/internal/ui"
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -57,6 +58,8 @@ func runValidate(e *env, args []string) int {
 		var err error
 		if fs.Arg(0) == "-" {
 			_, err = template.Parse(e.stdin, "-")
+		} else if hcl2.IsHCL2(fs.Arg(0)) {
+			_, err = loadHCL2(e, fs.Arg(0), vars, false)
 		} else {
 			_, err = template.ParseFile(fs.Arg(0))
 		}
@@ -202,6 +205,7 @@ does. It only parses the template: nothing is validated or started.`
 func runInspect(e *env, args []string) int {
 	fs := newFlagSet(e, "inspect", "TEMPLATE", inspectHelp)
 	machine := fs.Bool("machine-readable", false, "print machine-readable output")
+	vars := templateFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -210,8 +214,15 @@ func runInspect(e *env, args []string) int {
 	}
 	var t *template.Template
 	var err error
+	mode := "JSON"
 	if fs.Arg(0) == "-" {
 		t, err = template.Parse(e.stdin, "-")
+	} else if hcl2.IsHCL2(fs.Arg(0)) {
+		mode = "HCL2"
+		var res *hcl2.Result
+		if res, err = loadHCL2(e, fs.Arg(0), vars, false); err == nil {
+			t = res.Template
+		}
 	} else {
 		t, err = template.ParseFile(fs.Arg(0))
 	}
@@ -220,18 +231,19 @@ func runInspect(e *env, args []string) int {
 		return 1
 	}
 	u := ui.New(ui.Options{Stdout: e.stdout, Stderr: e.stderr, MachineReadable: *machine}).Build("")
-	inspect(u, t)
+	inspect(u, t, mode)
 	return 0
 }
 
 // inspect writes what Packer's inspect writes for a JSON template, in its
-// layout: variables (required first, then the optional ones with their
+// layout (for an HCL2 template too, whose model is the same; Packer's own
+// HCL2 layout differs): variables (required first, then the optional ones with their
 // defaults, sensitive ones masked), builders sorted by name with their
 // types, provisioners in order; and its template-variable, template-builder
 // and template-provisioner machine-readable lines.
-func inspect(u *ui.BuildUI, t *template.Template) {
+func inspect(u *ui.BuildUI, t *template.Template, mode string) {
 	say := func(s string) { u.Plain(s, false) }
-	say("Packer Inspect: JSON mode")
+	say("Packer Inspect: " + mode + " mode")
 	if t.Description != "" {
 		say("Description:\n")
 		say(t.Description + "\n")

@@ -39,13 +39,17 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"build":    {synopsis: "build image(s) from a template", run: runBuild},
-		"validate": {synopsis: "check that a template is valid", run: runValidate},
-		"inspect":  {synopsis: "see the components of a template", run: runInspect},
-		"version":  {synopsis: "print the packer version", run: runVersion},
-		"plugins":  {synopsis: "list the plugins packer finds", run: runPlugins},
-		"describe": {synopsis: "print a component's configuration schema", run: runDescribe},
-		"plugin":   {synopsis: "run a builtin plugin (used by packer itself)", run: runPlugin, internal: true},
+		"build":        {synopsis: "build image(s) from a template", run: runBuild},
+		"validate":     {synopsis: "check that a template is valid", run: runValidate},
+		"inspect":      {synopsis: "see the components of a template", run: runInspect},
+		"version":      {synopsis: "print the packer version", run: runVersion},
+		"plugins":      {synopsis: "list the plugins packer finds", run: runPlugins},
+		"describe":     {synopsis: "print a component's configuration schema", run: runDescribe},
+		"fmt":          {synopsis: "rewrite HCL2 templates in the canonical format", run: runFmt},
+		"hcl2_upgrade": {synopsis: "write an HCL2 template equivalent to a JSON one", run: runHCL2Upgrade},
+		"console":      {synopsis: "evaluate expressions against a template's variables", run: runConsole},
+		"init":         {synopsis: "check a template's required plugins and install them from files", run: runInit},
+		"plugin":       {synopsis: "run a builtin plugin (used by packer itself)", run: runPlugin, internal: true},
 	}
 }
 

@@ -30,11 +30,18 @@ type catalog struct {
 	mu sync.Mutex
 	// warned holds the binaries whose warnings were printed.
 	warned map[string]bool
-	// opened holds, by binary path, the plugin binaries opened (and
-	// checksum-verified) for this run; they stay open until packer exits,
-	// so every start executes the file that was verified.
-	opened map[string]*discovery.Executable
 }
+
+// opened holds, by binary path, the plugin binaries opened (and
+// checksum-verified) in this process. They stay open until packer exits,
+// so every start executes the file that was verified: a package variable,
+// because an *os.File that becomes unreachable is closed by the garbage
+// collector, and a catalog is unreachable once the builds are planned
+// while the runner still starts plugins through /proc/self/fd/N.
+var opened = struct {
+	sync.Mutex
+	m map[string]*discovery.Executable
+}{m: map[string]*discovery.Executable{}}
 
 func discover(e *env) (*catalog, error) {
 	o, err := discovery.DefaultOptions(e.getenv)
@@ -57,7 +64,7 @@ func discover(e *env) (*catalog, error) {
 		return nil, err
 	}
 	return &catalog{Catalog: c, cachePath: discovery.CachePath(o), exe: exe, attach: attach,
-		stderr: e.stderr, warned: map[string]bool{}, opened: map[string]*discovery.Executable{}}, nil
+		stderr: e.stderr, warned: map[string]bool{}}, nil
 }
 
 // command returns the command line that starts the plugin serving the
@@ -126,16 +133,16 @@ func (c *catalog) warn(e *discovery.Entry) {
 // open opens (and for a versioned install verifies) e's binary once per
 // run; see discovery.Open.
 func (c *catalog) open(e *discovery.Entry) (*discovery.Executable, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if x, ok := c.opened[e.Path]; ok {
+	opened.Lock()
+	defer opened.Unlock()
+	if x, ok := opened.m[e.Path]; ok {
 		return x, nil
 	}
 	x, err := discovery.Open(e)
 	if err != nil {
 		return nil, err
 	}
-	c.opened[e.Path] = x
+	opened.m[e.Path] = x
 	return x, nil
 }
 

@@ -30,7 +30,7 @@ MAGIC_COOKIE = ("PACKER_PLUGIN_MAGIC_COOKIE", "d7a0b3c1e6f54c2a9b8e1f0a3c5d7e9f-
 PROTOCOL_VERSIONS = [1]
 MAX_MESSAGE_SIZE = 4194304
 MAX_ID = 2**63 - 1
-COMPONENT_TYPES = ("builder", "provisioner", "post-processor")
+COMPONENT_TYPES = ("builder", "provisioner", "post-processor", "datasource")
 SHUTDOWN_GRACE = 2.0
 KILL_GRACE = 2.0
 CANCEL_GRACE = 5.0
@@ -308,6 +308,9 @@ class Plugin:
                 raise Surprise("component %s %s is listed twice" % key)
             if not isinstance(c.get("config_schema"), dict):
                 raise Surprise("component %s %s has no config_schema object" % key)
+            if (key[0] == "datasource") != isinstance(c.get("output_schema"), dict):
+                raise Surprise("component %s %s: a data source, and only a data source, has an output_schema "
+                               "(SPEC 6.7)" % key)
             seen.add(key)
         return res
 
@@ -465,6 +468,8 @@ def main():
     ap.add_argument("--provisioner-plugin", help="plugin binary serving the provisioner; default: PLUGIN")
     ap.add_argument("--post-processor", default="", help="post-processor to run on the artifact")
     ap.add_argument("--post-processor-config", default="{}")
+    ap.add_argument("--datasource", default="", help="data source to execute before the build")
+    ap.add_argument("--datasource-config", default="{}")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="pyhost-")
@@ -489,6 +494,18 @@ def main():
             res["limits"]["max_message_size"], res["capabilities"]["cancel"]))
         for c in res["components"]:
             say("  component %-15s %s" % (c["type"], c["name"]))
+
+        if args.datasource:
+            # Data sources get no packer_* keys (SPEC 6.7).
+            try:
+                dres = plugin.call("component/prepare", {"type": "datasource", "name": args.datasource,
+                                                         "configs": [json.loads(args.datasource_config)]}, timeout=30)
+                out = plugin.call("datasource/execute", {"instance": dres["instance"]}, timeout=30)
+            except RPCError as e:
+                raise Surprise("datasource %s: %s" % (args.datasource, e))
+            if not isinstance(out.get("output"), dict):
+                raise Surprise("datasource/execute answered %s, want {\"output\": OBJECT}" % dumps(out))
+            say("datasource %s: output %s" % (args.datasource, dumps(out["output"])))
 
         inst = prepare(plugin, "builder", args.builder, cfg, args.builder)
         relay.running(1)

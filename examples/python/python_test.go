@@ -61,9 +61,13 @@ func TestConformance(t *testing.T) {
 	py := python3(t)
 	dir := t.TempDir()
 	configs := map[string]any{
-		"pyfile":   map[string]any{"output": filepath.Join(dir, "machine", "hello.txt"), "content": "hello from python\n"},
-		"pyupload": map[string]any{"destination": "pyupload.txt", "content": "uploaded\n", "command": "cat pyupload.txt", "fetch": "pyupload.txt"},
-		"pysha256": map[string]any{},
+		"pyfile":     map[string]any{"output": filepath.Join(dir, "machine", "hello.txt"), "content": "hello from python\n"},
+		"pyupload":   map[string]any{"destination": "pyupload.txt", "content": "uploaded\n", "command": "cat pyupload.txt", "fetch": "pyupload.txt"},
+		"pysha256":   map[string]any{},
+		"pyfileinfo": map[string]any{"path": filepath.Join(dir, "info.json")},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "info.json"), []byte(`{"answer": 42}`), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	cfg := conformance.Config{
 		Command: []string{py, pluginScript(t)},
@@ -193,10 +197,13 @@ func TestPyHost(t *testing.T) {
 				"--provisioner", "example-shell", "--provisioner-plugin", goBin,
 				"--provisioner-config", js(map[string]any{"inline": []string{"cat hello.txt", "echo to-stderr >&2"}}),
 				"--post-processor", "pysha256",
+				"--datasource", "pyfileinfo", "--datasource-config", js(map[string]any{"path": filepath.Join(src, "a.txt")}),
 				pyPlugin,
 			},
 			want: []string{
 				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 1",
+				"  component datasource      pyfileinfo",
+				`datasource pyfileinfo: output {"path":"` + filepath.Join(src, "a.txt") + `","size":4,"sha256":"2c8b08da5ce60398e1f19af0e5dccc744df274b826abe585eaba68c525434806","json":null}`,
 				"provisioner     hi from python",
 				"provisioner !!  to-stderr",
 				"post-processed: Checksums in " + filepath.Join(dir, "m1", "SHA256SUMS"),

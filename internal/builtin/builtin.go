@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/builtin/builders"
+	"github.com/packer-stdio/packer/internal/builtin/datasources"
 	"github.com/packer-stdio/packer/internal/builtin/internal/shellscript"
 	"github.com/packer-stdio/packer/internal/builtin/postprocessors"
 	"github.com/packer-stdio/packer/internal/builtin/provisioners"
@@ -62,6 +63,8 @@ var all = []component{
 	{protocol.TypePostProcessor, "docker-import", func() pluginkit.Configurable { return new(postprocessors.DockerImport) }},
 	{protocol.TypePostProcessor, "docker-save", func() pluginkit.Configurable { return new(postprocessors.DockerSave) }},
 	{protocol.TypePostProcessor, "docker-push", func() pluginkit.Configurable { return new(postprocessors.DockerPush) }},
+	{protocol.TypeDatasource, "null", func() pluginkit.Configurable { return new(datasources.Null) }},
+	{protocol.TypeDatasource, "http", func() pluginkit.Configurable { return new(datasources.HTTP) }},
 }
 
 func (c component) register(r *pluginkit.Server) {
@@ -72,6 +75,8 @@ func (c component) register(r *pluginkit.Server) {
 		r.RegisterProvisioner(c.name, v)
 	case pluginkit.PostProcessor:
 		r.RegisterPostProcessor(c.name, v)
+	case pluginkit.Datasource:
+		r.RegisterDatasource(c.name, v)
 	}
 }
 

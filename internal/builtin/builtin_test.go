@@ -77,6 +77,8 @@ func TestComponents(t *testing.T) {
 		"post-processor docker-import packer-post-processor-docker-import",
 		"post-processor docker-save packer-post-processor-docker-save",
 		"post-processor docker-push packer-post-processor-docker-push",
+		"datasource null packer-datasource-null",
+		"datasource http packer-datasource-http",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("components (-want +got):\n%s", diff)

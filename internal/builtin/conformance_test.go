@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +34,11 @@ func TestConformance(t *testing.T) {
 	// The docker components need an engine and a base image: without an
 	// engine they are skipped, saying so.
 	docker := newDockerFixture(t)
+	// The http data source reads a real server on loopback.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "conformance")
+	}))
+	defer srv.Close()
 	// Each component gets its own directory: artifice's artifact is its
 	// input files, and destroying it removes them.
 	configs := func(dir string) map[string]map[string]any {
@@ -56,6 +64,8 @@ func TestConformance(t *testing.T) {
 			"post-processor/docker-import": {"repository": docker.repo + "-import"},
 			"post-processor/docker-save":   {"path": filepath.Join(dir, "saved.tar")},
 			"post-processor/docker-push":   {},
+			"datasource/null":              {"input": "conformance"},
+			"datasource/http":              {"url": srv.URL},
 		}
 	}
 	// The checks mostly wait on processes, so run every builtin at once
@@ -125,6 +135,9 @@ func TestConformance(t *testing.T) {
 				// A single-component plugin cannot run the other two
 				// types: only those run checks may be skipped.
 				other := strings.HasPrefix(r.ID, "run/") && r.ID != "run/"+c.Type && r.ID != "run/unknown-handle"
+				// cancel/run cancels a builder, provisioner or
+				// post-processor run; a data source has none.
+				other = other || (c.Type == protocol.TypeDatasource && r.ID == "cancel/run")
 				if r.Failed() || (r.Status == conformance.Skip && !other) {
 					t.Errorf("%s: %s: %s", r.ID, r.Status, r.Reason)
 				}

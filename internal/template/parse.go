@@ -49,6 +49,14 @@ type Template struct {
 	// root and src are the parsed document, for Locate.
 	root *node
 	src  *source
+	// ErrorCleanupByBuild maps a build name to its own error cleanup
+	// provisioner, for front ends (HCL2) whose builds each have one; see
+	// ErrorCleanupFor.
+	ErrorCleanupByBuild map[string]*Provisioner `json:",omitempty"`
+	// SensitiveValues are values to mask besides those of
+	// SensitiveVariables (HCL2's sensitive locals and the parts of
+	// sensitive variables that are lists or objects).
+	SensitiveValues []string `json:",omitempty"`
 }
 
 // Variable is one declared user variable.

@@ -44,6 +44,33 @@ func (p *parser) requiredPlugins(n *node) {
 	}
 }
 
+// NewRequiredPlugin returns the requirement that plugin name satisfy
+// constraint (Packer's syntax, see [RequiredPlugin]), written at pos; an
+// error says when constraint is not one. Front ends other than JSON (HCL2's
+// packer block) use it, so that both read constraints the same way.
+func NewRequiredPlugin(name, constraint string, pos Pos) (*RequiredPlugin, error) {
+	c, err := version.NewConstraint(constraint)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a version constraint such as \">= 1.2.0\" or \"~> 1.2\"", constraint)
+	}
+	return &RequiredPlugin{Name: name, Constraint: constraint, Pos: pos, constraints: c}, nil
+}
+
+// PackerVersionAllows reports whether packerVersion satisfies constraint
+// (required_version in HCL2's packer block). As for min_packer_version,
+// packer's core version is compared: a 1.2.0-dev build satisfies ">= 1.2.0".
+func PackerVersionAllows(packerVersion, constraint string) (bool, error) {
+	c, err := version.NewConstraint(constraint)
+	if err != nil {
+		return false, fmt.Errorf("%q is not a version constraint such as \">= 1.2.0\"", constraint)
+	}
+	v, err := version.NewVersion(packerVersion)
+	if err != nil {
+		return false, fmt.Errorf("packer version %q is not a version", packerVersion)
+	}
+	return c.Check(v.Core()), nil
+}
+
 // Allows reports whether the plugin version v satisfies the constraint. It
 // returns an error when v is not a version (a plain "go build" of a Go
 // plugin reports "(devel)").

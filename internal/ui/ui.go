@@ -44,7 +44,7 @@ type Options struct {
 // one build. It is safe for concurrent use.
 type Console struct {
 	o      Options
-	mu     sync.Mutex // one line at a time
+	mu     sync.Mutex        // one line at a time
 	colors map[string]string // build name -> its colour, for its whole life
 
 	// Answers: one goroutine reads Stdin, a line at a time and only when

@@ -452,7 +452,8 @@ func quote(s string) string {
 
 // numText formats r as santhosh-tekuri/jsonschema's messages do (through an
 // English golang.org/x/text printer): Go's %v of the nearest float64, the
-// integer part grouped by thousands, an exponent as "1.5 × 10²¹".
+// integer part grouped by thousands, an exponent as "1.5×10²¹" (golang.org/x/text
+// v0.44 writes no spaces around the sign).
 func numText(r *big.Rat) string {
 	f, _ := r.Float64()
 	s := strconv.FormatFloat(f, 'g', -1, 64)
@@ -462,7 +463,7 @@ func numText(r *big.Rat) string {
 	}
 	var b strings.Builder
 	b.WriteString(mant)
-	b.WriteString("\u202f×\u202f10")
+	b.WriteString("×10")
 	for _, c := range exp {
 		switch {
 		case c == '-':
