@@ -312,6 +312,7 @@ func (p *Plugin) handshake(ctx context.Context) error {
 	}
 	p.info = res
 	p.conn.SetLimits(protocol.DefaultMaxMessageSize, res.Limits.MaxMessageSize)
+	p.conn.SetProtocolVersion(res.ProtocolVersion)
 	return nil
 }
 

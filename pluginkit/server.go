@@ -327,6 +327,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 	s.initialized = true
 	s.hostCaps = p.Capabilities
 	s.conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
+	s.conn.SetProtocolVersion(version)
 	return protocol.InitializeResult{
 		ProtocolVersion: version,
 		Plugin:          s.srv.info,

@@ -78,6 +78,15 @@ type Options struct {
 	// its context is done and $/cancelRequest was sent. Zero means
 	// [DefaultCancelGrace].
 	CancelGrace time.Duration
+	// StreamWindow is the window this side grants, per stream, to a peer
+	// that sends it a stream's bytes under flow control (protocol version
+	// 2): the most bytes in transit or received and not yet consumed.
+	// Zero means [DefaultStreamWindow]; it is never less than
+	// [InitialSinkWindow].
+	StreamWindow int
+	// ChunkSize is the most bytes this side puts in one stream chunk.
+	// Zero means [MaxChunkSize], which is also the upper bound.
+	ChunkSize int
 }
 
 // DefaultCancelGrace is the default [Options.CancelGrace].
@@ -104,6 +113,11 @@ type Conn struct {
 
 	streams streamTable
 	wg      sync.WaitGroup
+
+	version atomic.Int32
+	flow    flowTable
+	window  int
+	chunk   int
 }
 
 type inflight struct {
@@ -131,8 +145,21 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	if conn.grace <= 0 {
 		conn.grace = DefaultCancelGrace
 	}
+	conn.window = opts.StreamWindow
+	if conn.window <= 0 {
+		conn.window = DefaultStreamWindow
+	}
+	conn.window = max(conn.window, InitialSinkWindow)
+	conn.chunk = opts.ChunkSize
+	if conn.chunk <= 0 || conn.chunk > MaxChunkSize {
+		conn.chunk = MaxChunkSize
+	}
+	conn.version.Store(1)
 	conn.streams.m = map[string]*offered{}
+	conn.flow.in = map[streamKey]*inbound{}
+	conn.flow.out = map[streamKey]*outbound{}
 	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
+	conn.stream.onData = conn.onDataLine
 	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
 	// jsonrpc2.NewConn starts reading at once; hold the first read back
 	// until conn.rpc is set, so no handler can see it unset.
@@ -296,6 +323,10 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		if !r.Notif {
 			c.reply(ctx, r.ID, nil, nil, nil)
 		}
+		return
+	}
+	if r.Notif && isFlowMethod(r.Method) && c.flowOn() {
+		c.flowNotification(req)
 		return
 	}
 	if r.Notif {

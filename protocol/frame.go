@@ -45,6 +45,11 @@ type LineStream struct {
 
 	trace *Tracer
 
+	// onData, if set, is offered every line before it is validated; it
+	// returns true when it took the line (a stream chunk), which then
+	// never reaches the jsonrpc2 connection.
+	onData func(line []byte) bool
+
 	wmu  sync.Mutex
 	wbuf []byte
 	line []byte
@@ -122,6 +127,12 @@ func (s *LineStream) ReadObject(v any) error {
 				return err
 			}
 			continue
+		}
+		if s.onData != nil && len(line) > len(dataPrefixSink) && line[0] == '{' && line[1] == '"' {
+			if s.onData(line) {
+				s.trace.recv(line)
+				continue
+			}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -354,8 +365,22 @@ func (s *LineStream) writeRaw(v any) error {
 	if err != nil {
 		return err
 	}
+	return s.writeLocked(b)
+}
+
+// writeLine writes the line build appends to its argument (without the
+// newline), as one Write call under the same lock and limit as WriteObject.
+func (s *LineStream) writeLine(build func(b []byte) []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := append(build(s.wbuf[:0]), '\n')
+	return s.writeLocked(b)
+}
+
+// writeLocked writes the line b, which ends in a newline, with s.wmu held.
+func (s *LineStream) writeLocked(b []byte) error {
 	if cap(b) <= 1<<20 {
-		s.wbuf = b
+		s.wbuf = b[:0]
 	} else {
 		s.wbuf = nil // do not pin a large buffer
 	}
