@@ -116,6 +116,7 @@ type Conn struct {
 
 	version atomic.Int32
 	flow    flowTable
+	ctl     ctlQueue
 	window  int
 	chunk   int
 }

@@ -185,7 +185,7 @@ func (in *inbound) deliver(buf *[]byte, n int) {
 		in.mu.Unlock()
 		putChunk(buf)
 		signal(in.wake)
-		in.c.sendFlow(MethodStreamCancel, StreamCancelParams{StreamRef: in.key.ref(), Error: AsError(err)})
+		in.c.queueFlow(MethodStreamCancel, StreamCancelParams{StreamRef: in.key.ref(), Error: AsError(err)})
 		return
 	}
 	in.credit -= int64(n)
@@ -200,7 +200,7 @@ func (in *inbound) deliver(buf *[]byte, n int) {
 	in.mu.Unlock()
 	signal(in.wake)
 	if grant > 0 {
-		in.c.sendFlow(MethodStreamCredit, StreamCreditParams{StreamRef: in.key.ref(), Bytes: grant})
+		in.c.queueCredit(in.key, grant)
 	}
 }
 
@@ -215,7 +215,7 @@ func (in *inbound) fail(err *Error) {
 	in.err = err
 	in.mu.Unlock()
 	signal(in.wake)
-	in.c.sendFlow(MethodStreamCancel, StreamCancelParams{StreamRef: in.key.ref(), Error: err})
+	in.c.queueFlow(MethodStreamCancel, StreamCancelParams{StreamRef: in.key.ref(), Error: err})
 }
 
 // end records stream/end; abort is the sender's error, if any.
@@ -413,6 +413,76 @@ func (o *outbound) take(n int) {
 	o.mu.Lock()
 	o.credit -= int64(n)
 	o.mu.Unlock()
+}
+
+// ctlQueue holds the stream notifications the read loop wants sent. The
+// read loop never writes itself: if both sides' read loops waited for
+// their writes while both pipes were full, neither would read again.
+// Credits for one stream are summed, so the queue holds at most one entry
+// per stream and one cancel per stream.
+type ctlQueue struct {
+	once    sync.Once
+	mu      sync.Mutex
+	credits map[streamKey]int64
+	keys    []streamKey
+	msgs    []notification
+	wake    chan struct{}
+}
+
+func (c *Conn) startCtl() {
+	c.ctl.once.Do(func() {
+		c.ctl.wake = make(chan struct{}, 1)
+		c.ctl.credits = map[streamKey]int64{}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.ctlLoop()
+		}()
+	})
+}
+
+// queueCredit has the control goroutine grant n bytes of credit for k.
+func (c *Conn) queueCredit(k streamKey, n int64) {
+	c.startCtl()
+	q := &c.ctl
+	q.mu.Lock()
+	if _, ok := q.credits[k]; !ok {
+		q.keys = append(q.keys, k)
+	}
+	q.credits[k] += n
+	q.mu.Unlock()
+	signal(q.wake)
+}
+
+// queueFlow has the control goroutine send a stream notification.
+func (c *Conn) queueFlow(method string, params any) {
+	c.startCtl()
+	q := &c.ctl
+	q.mu.Lock()
+	q.msgs = append(q.msgs, notification{JSONRPC: "2.0", Method: method, Params: params})
+	q.mu.Unlock()
+	signal(q.wake)
+}
+
+func (c *Conn) ctlLoop() {
+	q := &c.ctl
+	for {
+		select {
+		case <-q.wake:
+		case <-c.Done():
+			return
+		}
+		q.mu.Lock()
+		msgs, keys, credits := q.msgs, q.keys, q.credits
+		q.msgs, q.keys, q.credits = nil, nil, map[streamKey]int64{}
+		q.mu.Unlock()
+		for _, m := range msgs {
+			c.sendFlow(m.Method, m.Params) //nolint:errcheck // a closed connection ends the loop
+		}
+		for _, k := range keys {
+			c.sendFlow(MethodStreamCredit, StreamCreditParams{StreamRef: k.ref(), Bytes: credits[k]}) //nolint:errcheck // as above
+		}
+	}
 }
 
 // sendData writes a stream/data line for data, as a sender within its
