@@ -27,9 +27,11 @@ var (
 // b64 is the base64 codec of stream payloads: standard alphabet, padded.
 var b64 = base64.StdEncoding
 
-// chunkPool holds the buffers incoming chunks are decoded into, one
-// [MaxChunkSize] buffer each, so that a stream allocates nothing per chunk.
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, MaxChunkSize); return &b }}
+// chunkPool holds the buffers incoming chunks are decoded into, so that a
+// stream allocates nothing per chunk. Each holds the decoding of the
+// longest payload accepted ([maxPayload] bytes of base64, which may decode
+// to 2 bytes more than [MaxChunkSize] before the size is checked).
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, b64.DecodedLen(maxPayload)); return &b }}
 
 func getChunk() *[]byte  { return chunkPool.Get().(*[]byte) }
 func putChunk(b *[]byte) { chunkPool.Put(b) }

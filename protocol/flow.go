@@ -556,6 +556,11 @@ func (c *Conn) onDataLine(line []byte) bool {
 		in.fail(ErrInvalidParams.WithMessage("stream %s: data is not valid base64: %v", in.key, err))
 		return true
 	}
+	if n > MaxChunkSize {
+		putChunk(buf)
+		in.fail(ErrInvalidParams.WithMessage("stream %s: chunk of more than %d bytes", in.key, MaxChunkSize))
+		return true
+	}
 	in.deliver(buf, n)
 	return true
 }
