@@ -116,15 +116,24 @@ func shorten(b []byte) []byte {
 // its own message type. See [LineStream] for what happens to bad lines.
 func (s *LineStream) ReadObject(v any) error {
 	for {
-		line, size, err := s.readLine()
+		line, size, whole, err := s.readLine()
 		if err != nil {
 			return err
 		}
 		if size > s.maxIn.Load() {
 			s.trace.recvRaw(line, size)
-			verr := &ViolationError{Err: ErrMessageTooLarge.WithMessage("line of %d bytes exceeds the limit of %d", size, s.maxIn.Load()), Line: shorten(line), Size: size}
+			msg := ErrMessageTooLarge.WithMessage("line of %d bytes exceeds the limit of %d", size, s.maxIn.Load())
+			if !whole {
+				msg = ErrMessageTooLarge.WithMessage("line of more than %d bytes, its newline not yet read, exceeds the limit of %d", size, s.maxIn.Load())
+			}
+			verr := &ViolationError{Err: msg, Line: shorten(line), Size: size}
 			if err := s.reject(verr, nil); err != nil {
 				return err
+			}
+			if !whole {
+				if err := s.discardLine(); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -181,22 +190,31 @@ type errorResponse struct {
 	Error   *Error          `json:"error"`
 }
 
-// readLine returns the next line without its terminator. A line longer than
-// the cap is returned as its first bytes with its full size; the rest is
-// discarded. The returned slice is valid until the next call.
-func (s *LineStream) readLine() ([]byte, int64, error) {
+// readLine returns the next line without its terminator. A line longer
+// than the cap is returned as its first bytes with a size over the cap as
+// soon as that is known, whether or not its newline has arrived: whole is
+// then false when the rest of the line is still to be read (discardLine
+// drops it). The returned slice is valid until the next call.
+func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error) {
 	s.line = s.line[:0]
-	var size int64
 	max := s.maxIn.Load()
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		size += int64(len(chunk))
-		if size <= max+2 { // room for "\r\n"
-			s.line = append(s.line, chunk...)
-		} else if len(s.line) < quoteLen {
-			n := min(quoteLen-len(s.line), len(chunk))
-			s.line = append(s.line, chunk[:n]...)
+		if size > max+2 { // longer than max bytes and "\r\n", newline or not
+			if len(s.line) < quoteLen {
+				n := min(quoteLen-len(s.line), len(chunk))
+				s.line = append(s.line, chunk[:n]...)
+			}
+			if err == nil {
+				return s.line, size - 1, true, nil
+			}
+			if errors.Is(err, bufio.ErrBufferFull) || errors.Is(err, io.EOF) {
+				return s.line, size, false, nil
+			}
+			return nil, 0, false, err
 		}
+		s.line = append(s.line, chunk...)
 		switch {
 		case err == nil:
 			line := s.line
@@ -208,16 +226,34 @@ func (s *LineStream) readLine() ([]byte, int64, error) {
 				line = line[:len(line)-1]
 				size--
 			}
-			return line, size, nil
+			return line, size, true, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
 			if size > 0 {
-				return nil, 0, fmt.Errorf("%w: stream ended inside a message (%s)", io.ErrUnexpectedEOF, Quote(shorten(s.line), size))
+				return nil, 0, false, fmt.Errorf("%w: stream ended inside a message (%s)", io.ErrUnexpectedEOF, Quote(shorten(s.line), size))
 			}
-			return nil, 0, io.EOF
+			return nil, 0, false, io.EOF
 		default:
-			return nil, 0, err
+			return nil, 0, false, err
+		}
+	}
+}
+
+// discardLine reads and drops the rest of a line whose start readLine
+// refused, up to and including its newline.
+func (s *LineStream) discardLine() error {
+	for {
+		_, err := s.r.ReadSlice('\n')
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: stream ended inside an over-size message", io.ErrUnexpectedEOF)
+		default:
+			return err
 		}
 	}
 }
