@@ -403,7 +403,15 @@ func (c *Conn) reply(ctx context.Context, id jsonrpc2.ID, res any, err error, fl
 	default:
 		werr = ErrInternal.WithMessage("%v", err)
 	}
-	if err := c.rpc.ReplyWithError(ctx, id, werr.Wire()); err != nil && !errors.Is(err, jsonrpc2.ErrClosed) {
+	err = c.rpc.ReplyWithError(ctx, id, werr.Wire())
+	if tooLarge := AsError(err); tooLarge != nil && errors.Is(tooLarge, ErrMessageTooLarge) {
+		// An error answer over the peer's limit (a long list of
+		// configuration errors) is replaced by -32009 (SPEC §3.2), which
+		// is short: the peer must not wait for an answer that never comes.
+		c.logger.Printf("error answer to request %s (code %d) replaced by %d: %v", id, werr.Code, CodeMessageTooLarge, tooLarge)
+		err = c.rpc.ReplyWithError(ctx, id, tooLarge.Wire())
+	}
+	if err != nil && !errors.Is(err, jsonrpc2.ErrClosed) {
 		c.logger.Printf("error answer to request %s could not be sent: %v", id, err)
 	}
 }

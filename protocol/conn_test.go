@@ -148,3 +148,26 @@ func TestWriteFailureClosesConn(t *testing.T) {
 		t.Fatalf("notify after a failed write: got %v, want ErrConnClosed", err)
 	}
 }
+
+// TestAnswerOverPeerLimit: an answer, result or error, that would exceed the
+// peer's limit is replaced by -32009, so the caller never waits for an
+// answer that cannot be sent (SPEC §3.2, issue #12 item 1).
+func TestAnswerOverPeerLimit(t *testing.T) {
+	big := strings.Repeat("x", 5000)
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		if req.Method == "big-result" {
+			return map[string]string{"v": big}, nil
+		}
+		return nil, protocol.ErrConfigInvalid.WithMessage("%s", big)
+	})
+	a, b := connPair(t, nil, h)
+	b.SetLimits(0, 2000)
+	for _, method := range []string{"big-result", "big-error"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.Call(ctx, method, map[string]any{}, nil)
+		cancel()
+		if !errors.Is(err, protocol.ErrMessageTooLarge) {
+			t.Errorf("%s: got %v, want ErrMessageTooLarge", method, err)
+		}
+	}
+}
