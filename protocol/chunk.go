@@ -2,10 +2,11 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"sync"
+
+	"github.com/segmentio/asm/base64"
 )
 
 // The canonical spelling of a stream/data notification (SPEC §7.5.2):
@@ -25,6 +26,10 @@ var (
 )
 
 // b64 is the base64 codec of stream payloads: standard alphabet, padded.
+// segmentio/asm's SIMD codec (AVX2 on amd64, NEON on arm64, a portable
+// fallback elsewhere) encodes and decodes a 256 KiB chunk 3 to 30 times
+// faster than encoding/base64 here, which once the JSON scans are gone is
+// what bounds a stream's throughput.
 var b64 = base64.StdEncoding
 
 // chunkPool holds the buffers incoming chunks are decoded into, so that a

@@ -114,6 +114,8 @@ type Conn struct {
 	streams streamTable
 	wg      sync.WaitGroup
 
+	work chan func() // to idle handler goroutines
+
 	version atomic.Int32
 	flow    flowTable
 	ctl     ctlQueue
@@ -156,6 +158,7 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 		conn.chunk = MaxChunkSize
 	}
 	conn.version.Store(1)
+	conn.work = make(chan func())
 	conn.streams.m = map[string]*offered{}
 	conn.flow.in = map[streamKey]*inbound{}
 	conn.flow.out = map[streamKey]*outbound{}
@@ -166,7 +169,7 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	// until conn.rpc is set, so no handler can see it unset.
 	ready := make(chan struct{})
 	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn, ready}, rpcHandler{conn},
-		jsonrpc2.SetLogger(logger))
+		jsonrpc2.SetLogger(logger), jsonrpc2.OnSend(conn.stream.onSend))
 	close(ready)
 	return conn
 }
@@ -341,16 +344,41 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 	c.mu.Lock()
 	c.inflight[r.ID] = fl
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.run(func() {
 		defer cancel()
 		res, err := c.dispatch(rctx, req)
 		c.mu.Lock()
 		delete(c.inflight, r.ID)
 		c.mu.Unlock()
 		c.reply(ctx, r.ID, res, err, fl)
-	}()
+	})
+}
+
+// run runs f, a request's handler, on an idle handler goroutine, or on a
+// new one when none is idle. Handler goroutines are kept once started
+// (their stacks already grown) until the connection closes, so a steady
+// flow of requests starts none; there are never more of them than requests
+// were once in flight at the same time.
+func (c *Conn) run(f func()) {
+	select {
+	case c.work <- f:
+	default:
+		c.wg.Add(1)
+		go c.worker(f)
+	}
+}
+
+func (c *Conn) worker(f func()) {
+	defer c.wg.Done()
+	for {
+		f()
+		f = nil
+		select {
+		case f = <-c.work:
+		case <-c.rpc.DisconnectNotify():
+			return
+		}
+	}
 }
 
 func (c *Conn) dispatch(ctx context.Context, req *Request) (any, error) {

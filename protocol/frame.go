@@ -53,6 +53,7 @@ type LineStream struct {
 	wmu  sync.Mutex
 	wbuf []byte
 	line []byte
+	next outgoing // announced by jsonrpc2's OnSend, see encode.go
 }
 
 // NewLineStream returns a LineStream reading from r and writing to w. Close
@@ -295,13 +296,22 @@ func validate(line []byte) (json.RawMessage, *Error) {
 			return nil, ErrInvalidRequest.WithMessage("message is not a JSON object")
 		}
 	}
+	// One pass that allocates nothing over the line's top-level members;
+	// encoding/json only for what it leaves (a bad line, for its error
+	// message, or a member name with escapes or non-ASCII bytes).
 	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
+	if ok, simple := scanEnvelope(line, &env); !ok || !simple {
+		env = envelope{}
+		if err := json.Unmarshal(line, &env); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
+			}
+			return nil, ErrInvalidRequest.WithMessage("%v", err)
 		}
-		return nil, ErrInvalidRequest.WithMessage("%v", err)
+		if !ok {
+			return nil, ErrParse.WithMessage("message is not valid JSON")
+		}
 	}
 	isRequest := env.Method != nil
 	isResponse := env.Result != nil || env.Error != nil
@@ -390,8 +400,21 @@ func checkID(raw json.RawMessage) *Error {
 // WriteObject encodes v as one line and writes it with a single Write call.
 // It returns an error wrapping [ErrMessageTooLarge], without writing, when
 // the line would exceed the peer's limit. It is safe for concurrent use.
+//
+// A message announced through the jsonrpc2 connection's OnSend hook (as
+// [NewConn] arranges) is encoded by this package in one pass, "jsonrpc"
+// first; anything else goes through encoding/json.
 func (s *LineStream) WriteObject(v any) error {
-	return s.writeRaw(v)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if b, ok := s.encodeAnnounced(s.wbuf[:0]); ok {
+		return s.writeLocked(b)
+	}
+	b, err := marshalLine(s.wbuf[:0], v)
+	if err != nil {
+		return err
+	}
+	return s.writeLocked(b)
 }
 
 func (s *LineStream) writeRaw(v any) error {
