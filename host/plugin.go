@@ -131,6 +131,8 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Plugin, error) {
 		closeAll()
 		return fail(err)
 	}
+	growPipe(inW)
+	growPipe(outR)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	setGroup(cmd)
 	err = cmd.Start()
