@@ -35,6 +35,7 @@ import (
 //     into DIR under NAME, where discovery finds it.
 var helperPlugins = map[string]func(){
 	"packer-builder-crash":     crashBuilder,
+	"packer-builder-dupe":      dupeBuilder,
 	"packer-provisioner-probe": probeProvisioner,
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,
