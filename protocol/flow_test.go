@@ -578,3 +578,63 @@ func TestFlowWindowBrokenAndOtherSpellings(t *testing.T) {
 	}
 	p.expect(`"id":1,"result":null`)
 }
+
+// TestFlowRelay: a middle process relays a stream from one peer to another,
+// offering on one connection the stream it reads or writes on the other,
+// for every mix of protocol versions. With version 2 on both sides the
+// stream is spliced (chunks forwarded with the handle rewritten); otherwise
+// the middle reads on one side and writes on the other.
+func TestFlowRelay(t *testing.T) {
+	for _, v := range [][2]int{{2, 2}, {1, 2}, {2, 1}, {1, 1}} {
+		t.Run(fmt.Sprintf("versions %d and %d", v[0], v[1]), func(t *testing.T) {
+			var toB *protocol.Conn
+			middle := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+				switch req.Method {
+				case "upload":
+					var p uploadParams
+					req.DecodeParams(&p)
+					r := req.Conn.RemoteReader(ctx, p.Source)
+					defer r.Close()
+					h, release := toB.OfferReader(r, nil)
+					defer release()
+					var res sumResult
+					err := toB.Call(ctx, "upload", uploadParams{h}, &res)
+					return res, err
+				case "download":
+					var p downloadParams
+					req.DecodeParams(&p)
+					w := req.Conn.RemoteWriter(ctx, p.Sink)
+					h, release := toB.OfferWriter(w, nil)
+					err := toB.Call(ctx, "download", downloadParams{Sink: h, Seed: p.Seed, Size: p.Size}, nil)
+					if rerr := release(); err == nil {
+						err = rerr
+					}
+					if err != nil {
+						return nil, err
+					}
+					return nil, w.Close()
+				}
+				return nil, protocol.ErrMethodNotFound
+			})
+			opts := protocol.Options{ChunkSize: 100_000}
+			p, _ := osPipeConns(t, v[0], nil, middle, opts, protocol.Options{})
+			toB, _ = osPipeConns(t, v[1], nil, streamServer, protocol.Options{}, protocol.Options{StreamWindow: 300_000})
+			const size = 700<<10 + 11
+			ctx := context.Background()
+			got, err := upload(ctx, p, 3, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want(3, size), got); diff != "" {
+				t.Errorf("upload through the relay (-want +got):\n%s", diff)
+			}
+			got, err = download(ctx, p, 4, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want(4, size), got); diff != "" {
+				t.Errorf("download through the relay (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
