@@ -96,8 +96,10 @@ func (c *checkCtx) cleanupAll() {
 	}
 }
 
-// offeredVersions are the protocol versions the runner offers.
-var offeredVersions = protocol.SupportedVersions
+// offeredVersions are the protocol versions the runner offers in every
+// check but those of version 2's streams (checks_streams.go): its own
+// stream code speaks version 1 (§7.5.1).
+var offeredVersions = []int{1}
 
 // initializeParams are what the runner sends in initialize.
 func initializeParams(versions []int) protocol.InitializeParams {

@@ -237,7 +237,7 @@ func TestReports(t *testing.T) {
 	}
 	for _, want := range []string{
 		"framing/unknown-method  MUST", "fail", "want error -32601",
-		`← {"id":13,"error":{"code":-32603`,
+		`← {"jsonrpc":"2.0","id":13,"error":{"code":-32603`,
 		`→ {"jsonrpc":"2.0","id":13,"method":"conformance/no-such-method","params":{}}`,
 	} {
 		if !strings.Contains(table.String(), want) {

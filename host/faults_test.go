@@ -185,6 +185,10 @@ func TestMoreCallFailures(t *testing.T) {
 					t.Errorf("heap grew by %d bytes, %d allocated, for a %d-byte line: the host must not hold a line over its limit", growth, allocated, hugeLine)
 				}
 			}},
+		{name: "10 MB without a newline, then silence", mode: "no-newline-run", stage: run, timeout: 30 * time.Second,
+			want:   wantErr{op: protocol.MethodBuilderRun, is: []error{host.ErrProtocolViolation, protocol.ErrMessageTooLarge}, exit: "any"},
+			quote:  `{"jsonrpc":"2.0","method":"ui/say","params":{"message":"xxx`,
+			reason: "the plugin fails as soon as the line passes the limit, not when a newline (that never comes) arrives"},
 		{name: "closes stdout but keeps running", mode: "close-stdout-run", stage: run,
 			want:   wantErr{op: protocol.MethodBuilderRun, is: []error{host.ErrExited}, exit: "signal: killed", tail: "closed stdout, still running"},
 			reason: "end of stdout ends the call at once; the process gets a second to exit and is then killed"},

@@ -130,6 +130,13 @@ func faultRun(mode string, m rawMsg, out *rawOut, sc *bufio.Scanner) bool {
 		w.WriteString("\"}}\n")
 		w.Flush()
 		time.Sleep(time.Hour) // the host must not wait for an answer
+	case "no-newline-run":
+		// 10 MB of one line, no newline, then silence: issue #11 item 1.
+		w := bufio.NewWriterSize(os.Stdout, 1<<20)
+		w.WriteString(`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"`)
+		w.WriteString(strings.Repeat("x", 10<<20))
+		w.Flush()
+		time.Sleep(time.Hour) // neither a newline nor an exit: the host must not wait
 	case "close-stdout-run":
 		os.Stdout.Close()
 		fmt.Fprintln(os.Stderr, "closed stdout, still running")

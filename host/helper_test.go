@@ -101,7 +101,7 @@ func helperMain(mode string) int {
 			case mode == "no-handshake":
 				continue
 			case mode == "version-mismatch":
-				out.error(m.ID, protocol.ErrUnsupportedVersion.WithData(protocol.UnsupportedVersionData{Supported: []int{2}}))
+				out.error(m.ID, protocol.ErrUnsupportedVersion.WithData(protocol.UnsupportedVersionData{Supported: []int{3}}))
 				continue
 			case !slices.Contains(p.ProtocolVersions, 1):
 				out.error(m.ID, protocol.ErrUnsupportedVersion.WithData(protocol.UnsupportedVersionData{Supported: []int{1}}))

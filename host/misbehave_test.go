@@ -175,8 +175,8 @@ func TestVersionMismatchSaysWhoSpeaksWhat(t *testing.T) {
 		wantHost     []int
 		wantFragment string
 	}{
-		{name: "plugin too new", mode: "version-mismatch", wantPlugin: []int{2}, wantHost: []int{1},
-			wantFragment: "speaks protocol versions [2], this host speaks [1]"},
+		{name: "plugin too new", mode: "version-mismatch", wantPlugin: []int{3}, wantHost: []int{2, 1},
+			wantFragment: "speaks protocol versions [3], this host speaks [2 1]"},
 		{name: "host too new", mode: "ok", offer: []int{2}, wantPlugin: []int{1}, wantHost: []int{2},
 			wantFragment: "speaks protocol versions [1], this host speaks [2]"},
 	}

@@ -133,6 +133,8 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Plugin, error) {
 		closeAll()
 		return fail(err)
 	}
+	growPipe(inW)
+	growPipe(outR)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	setGroup(cmd)
 	err = cmd.Start()
@@ -315,6 +317,7 @@ func (p *Plugin) handshake(ctx context.Context) error {
 	}
 	p.info = res
 	p.conn.SetLimits(protocol.DefaultMaxMessageSize, res.Limits.MaxMessageSize)
+	p.conn.SetProtocolVersion(res.ProtocolVersion)
 	return nil
 }
 

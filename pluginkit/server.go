@@ -346,6 +346,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 	s.initialized = true
 	s.hostCaps = p.Capabilities
 	s.conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
+	s.conn.SetProtocolVersion(version)
 	return protocol.InitializeResult{
 		ProtocolVersion: version,
 		Plugin:          s.srv.peer(),
@@ -410,8 +411,19 @@ func configInvalid(errs []ConfigError, warnings []string) error {
 	if warnings == nil {
 		warnings = []string{}
 	}
-	return protocol.ErrConfigInvalid.WithMessage("%s", ConfigErrors(errs).Error()).
+	return protocol.ErrConfigInvalid.WithMessage("%s", configSummary(errs)).
 		WithData(protocol.ConfigInvalidData{Errors: errs, Warnings: warnings})
+}
+
+// configSummary is the message of a -32003 answer: the first error and how
+// many more data.errors lists, so the message does not repeat every path
+// the data already carries (issue #12 item 1).
+func configSummary(errs []ConfigError) string {
+	first := ConfigErrors(errs[:min(1, len(errs))]).Error()
+	if len(errs) > 1 {
+		return fmt.Sprintf("%s (and %d more; data.errors lists them all)", first, len(errs)-1)
+	}
+	return first
 }
 
 func (s *session) instance(handle, typ string) (any, error) {

@@ -216,7 +216,7 @@ func TestWire(t *testing.T) {
 		}},
 		{name: "version mismatch, then a good initialize", reason: "a failed initialize does not count", steps: []step{
 			{req("1", "initialize", `{"protocol_versions":[7,8],"host":{"name":"p","version":"1"},"limits":{"max_message_size":4194304},"capabilities":{"ask":false,"progress":false}}`),
-				[]string{errAns("1", protocol.CodeUnsupportedVersion, `{"supported":[1]}`)}},
+				[]string{errAns("1", protocol.CodeUnsupportedVersion, `{"supported":[2,1]}`)}},
 			{req("2", "component/prepare", prepBuilder), []string{errAns("2", protocol.CodeNotInitialized, "")}},
 			{initLine, nil},
 			{req("3", "component/prepare", prepBuilder), []string{resAns("3", okPrepare)}},

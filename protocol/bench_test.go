@@ -65,3 +65,29 @@ func BenchmarkStreamRead(b *testing.B) {
 		release()
 	}
 }
+
+// BenchmarkStreamFlow measures a version 2 stream (stream/data within
+// credit) over OS pipes: the offerer pushes, the peer drains.
+func BenchmarkStreamFlow(b *testing.B) {
+	const size = 32 << 20
+	payload := bytes.Repeat([]byte{'x'}, size)
+	a, c := osConnPair(b, protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		var p protocol.StreamCloseParams
+		if err := req.DecodeParams(&p); err != nil {
+			return nil, err
+		}
+		n, err := io.Copy(io.Discard, req.Conn.RemoteReader(ctx, p.Stream))
+		return n, err
+	}))
+	a.SetProtocolVersion(2)
+	c.SetProtocolVersion(2)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		h, release := a.OfferReader(bytes.NewReader(payload), nil)
+		if err := a.Call(context.Background(), "drain", protocol.StreamCloseParams{Stream: h}, nil); err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}

@@ -84,6 +84,15 @@ type Options struct {
 	// peer that floods requests costs no more memory than the bound (and
 	// is slowed down by its own answers when it does not read them).
 	MaxHandlers int
+	// StreamWindow is the window this side grants, per stream, to a peer
+	// that sends it a stream's bytes under flow control (protocol version
+	// 2): the most bytes in transit or received and not yet consumed.
+	// Zero means [DefaultStreamWindow]; it is never less than
+	// [InitialSinkWindow].
+	StreamWindow int
+	// ChunkSize is the most bytes this side puts in one stream chunk.
+	// Zero means [MaxChunkSize], which is also the upper bound.
+	ChunkSize int
 }
 
 // DefaultCancelGrace is the default [Options.CancelGrace].
@@ -113,6 +122,14 @@ type Conn struct {
 
 	streams streamTable
 	wg      sync.WaitGroup
+
+	work chan func() // to idle handler goroutines
+
+	version atomic.Int32
+	flow    flowTable
+	ctl     ctlQueue
+	window  int
+	chunk   int
 }
 
 type inflight struct {
@@ -142,14 +159,28 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	if conn.grace <= 0 {
 		conn.grace = DefaultCancelGrace
 	}
+	conn.window = opts.StreamWindow
+	if conn.window <= 0 {
+		conn.window = DefaultStreamWindow
+	}
+	conn.window = max(conn.window, InitialSinkWindow)
+	conn.chunk = opts.ChunkSize
+	if conn.chunk <= 0 || conn.chunk > MaxChunkSize {
+		conn.chunk = MaxChunkSize
+	}
+	conn.version.Store(1)
+	conn.work = make(chan func())
 	conn.streams.m = map[string]*offered{}
+	conn.flow.in = map[streamKey]*inbound{}
+	conn.flow.out = map[streamKey]*outbound{}
 	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
+	conn.stream.onData = conn.onDataLine
 	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
 	// jsonrpc2.NewConn starts reading at once; hold the first read back
 	// until conn.rpc is set, so no handler can see it unset.
 	ready := make(chan struct{})
 	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn, ready}, rpcHandler{conn},
-		jsonrpc2.SetLogger(logger))
+		jsonrpc2.SetLogger(logger), jsonrpc2.OnSend(conn.stream.onSend))
 	close(ready)
 	return conn
 }
@@ -309,6 +340,10 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		}
 		return
 	}
+	if r.Notif && isFlowMethod(r.Method) && c.flowOn() {
+		c.flowNotification(req)
+		return
+	}
 	if r.Notif {
 		if _, err := c.dispatch(ctx, req); err != nil {
 			c.logger.Printf("notification %s: %v", r.Method, err)
@@ -325,9 +360,7 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 	c.mu.Lock()
 	c.inflight[r.ID] = fl
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.run(func() {
 		defer cancel()
 		res, err := c.dispatch(rctx, req)
 		c.mu.Lock()
@@ -335,7 +368,34 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		c.mu.Unlock()
 		c.reply(ctx, r.ID, res, err, fl)
 		c.handlers.Add(-1)
-	}()
+	})
+}
+
+// run runs f, a request's handler, on an idle handler goroutine, or on a
+// new one when none is idle. Handler goroutines are kept once started
+// (their stacks already grown) until the connection closes, so a steady
+// flow of requests starts none; there are never more of them than requests
+// were once in flight at the same time.
+func (c *Conn) run(f func()) {
+	select {
+	case c.work <- f:
+	default:
+		c.wg.Add(1)
+		go c.worker(f)
+	}
+}
+
+func (c *Conn) worker(f func()) {
+	defer c.wg.Done()
+	for {
+		f()
+		f = nil
+		select {
+		case f = <-c.work:
+		case <-c.rpc.DisconnectNotify():
+			return
+		}
+	}
 }
 
 func (c *Conn) dispatch(ctx context.Context, req *Request) (any, error) {
@@ -388,7 +448,15 @@ func (c *Conn) reply(ctx context.Context, id jsonrpc2.ID, res any, err error, fl
 	default:
 		werr = ErrInternal.WithMessage("%v", err)
 	}
-	if err := c.rpc.ReplyWithError(ctx, id, werr.Wire()); err != nil && !errors.Is(err, jsonrpc2.ErrClosed) {
+	err = c.rpc.ReplyWithError(ctx, id, werr.Wire())
+	if tooLarge := AsError(err); tooLarge != nil && errors.Is(tooLarge, ErrMessageTooLarge) {
+		// An error answer over the peer's limit (a long list of
+		// configuration errors) is replaced by -32009 (SPEC §3.2), which
+		// is short: the peer must not wait for an answer that never comes.
+		c.logger.Printf("error answer to request %s (code %d) replaced by %d: %v", id, werr.Code, CodeMessageTooLarge, tooLarge)
+		err = c.rpc.ReplyWithError(ctx, id, tooLarge.Wire())
+	}
+	if err != nil && !errors.Is(err, jsonrpc2.ErrClosed) {
 		c.logger.Printf("error answer to request %s could not be sent: %v", id, err)
 	}
 }

@@ -148,3 +148,58 @@ func TestWriteFailureClosesConn(t *testing.T) {
 		t.Fatalf("notify after a failed write: got %v, want ErrConnClosed", err)
 	}
 }
+
+// TestAnswerOverPeerLimit: an answer, result or error, that would exceed the
+// peer's limit is replaced by -32009, so the caller never waits for an
+// answer that cannot be sent (SPEC §3.2, issue #12 item 1).
+func TestAnswerOverPeerLimit(t *testing.T) {
+	big := strings.Repeat("x", 5000)
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		if req.Method == "big-result" {
+			return map[string]string{"v": big}, nil
+		}
+		return nil, protocol.ErrConfigInvalid.WithMessage("%s", big)
+	})
+	a, b := connPair(t, nil, h)
+	b.SetLimits(0, 2000)
+	for _, method := range []string{"big-result", "big-error"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.Call(ctx, method, map[string]any{}, nil)
+		cancel()
+		if !errors.Is(err, protocol.ErrMessageTooLarge) {
+			t.Errorf("%s: got %v, want ErrMessageTooLarge", method, err)
+		}
+	}
+}
+
+// TestOneEncoderMemberOrder: every message a Conn writes, request,
+// notification, result or error, is encoded by one encoder with "jsonrpc"
+// first and the members in one order (issue #12 item 12).
+func TestOneEncoderMemberOrder(t *testing.T) {
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		if req.Method == "fail" {
+			return nil, protocol.ErrUnknownHandle.WithMessage("no \"x\"").WithData(map[string]int{"n": 1})
+		}
+		return map[string]string{"a": "<b>"}, nil
+	})
+	c, p := newRawPeer(t, h, protocol.Options{})
+	go c.Call(context.Background(), "some/call", map[string]int{"x": 1}, nil) //nolint:errcheck // never answered
+	got := []string{p.expect(`"some/call"`)}
+	if err := c.Notify(context.Background(), "ui/say", map[string]string{"message": "é"}); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, p.expect(`"ui/say"`))
+	p.send(`{"jsonrpc":"2.0","id":"r1","method":"ok","params":{}}`)
+	got = append(got, p.expect(`"r1"`))
+	p.send(`{"jsonrpc":"2.0","id":7,"method":"fail","params":{}}`)
+	got = append(got, p.expect(`"id":7`))
+	want := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"some/call","params":{"x":1}}`,
+		`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"é"}}`,
+		`{"jsonrpc":"2.0","id":"r1","result":{"a":"\u003cb\u003e"}}`,
+		`{"jsonrpc":"2.0","id":7,"error":{"code":-32005,"message":"unknown handle: no \"x\"","data":{"n":1}}}`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines as written (-want +got):\n%s", diff)
+	}
+}

@@ -6,10 +6,16 @@
 //   - the protocol version and the launch environment (version.go);
 //   - the error codes, as Go error values comparable with errors.Is (errors.go);
 //   - the line framing: one message per line, a size cap, and the rules for
-//     malformed input (frame.go);
+//     malformed input (frame.go), with a one-pass scan of each line's
+//     members (scan.go) and a one-pass encoder of outgoing messages
+//     (encode.go);
 //   - the Go type of every method's params and result (messages.go);
 //   - a symmetric connection that dispatches requests, carries cancellation
-//     both ways and serves byte streams (conn.go, streams.go);
+//     both ways and serves byte streams (conn.go): pulled with stream/read
+//     in protocol version 1 (streams.go), pushed as stream/data under
+//     credit-based flow control in version 2 (flow.go), whose chunk lines
+//     the line reader recognises by their prefix and never hands to the
+//     jsonrpc2 connection (chunk.go);
 //   - an optional trace of every line sent and received (trace.go).
 //
 // SPEC.md in the repository root is the normative description; the JSON

@@ -45,9 +45,15 @@ type LineStream struct {
 
 	trace *Tracer
 
+	// onData, if set, is offered every line before it is validated; it
+	// returns true when it took the line (a stream chunk), which then
+	// never reaches the jsonrpc2 connection.
+	onData func(line []byte) bool
+
 	wmu  sync.Mutex
 	wbuf []byte
 	line []byte
+	next outgoing // announced by jsonrpc2's OnSend, see encode.go
 }
 
 // NewLineStream returns a LineStream reading from r and writing to w. Close
@@ -111,17 +117,32 @@ func shorten(b []byte) []byte {
 // its own message type. See [LineStream] for what happens to bad lines.
 func (s *LineStream) ReadObject(v any) error {
 	for {
-		line, size, err := s.readLine()
+		line, size, whole, err := s.readLine()
 		if err != nil {
 			return err
 		}
 		if size > s.maxIn.Load() {
 			s.trace.recvRaw(line, size)
-			verr := &ViolationError{Err: ErrMessageTooLarge.WithMessage("line of %d bytes exceeds the limit of %d", size, s.maxIn.Load()), Line: shorten(line), Size: size}
+			msg := ErrMessageTooLarge.WithMessage("line of %d bytes exceeds the limit of %d", size, s.maxIn.Load())
+			if !whole {
+				msg = ErrMessageTooLarge.WithMessage("line of more than %d bytes, its newline not yet read, exceeds the limit of %d", size, s.maxIn.Load())
+			}
+			verr := &ViolationError{Err: msg, Line: shorten(line), Size: size}
 			if err := s.reject(verr, nil); err != nil {
 				return err
 			}
+			if !whole {
+				if err := s.discardLine(); err != nil {
+					return err
+				}
+			}
 			continue
+		}
+		if s.onData != nil && len(line) > len(dataPrefixSink) && line[0] == '{' && line[1] == '"' {
+			if s.onData(line) {
+				s.trace.recv(line)
+				continue
+			}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -170,22 +191,31 @@ type errorResponse struct {
 	Error   *Error          `json:"error"`
 }
 
-// readLine returns the next line without its terminator. A line longer than
-// the cap is returned as its first bytes with its full size; the rest is
-// discarded. The returned slice is valid until the next call.
-func (s *LineStream) readLine() ([]byte, int64, error) {
+// readLine returns the next line without its terminator. A line longer
+// than the cap is returned as its first bytes with a size over the cap as
+// soon as that is known, whether or not its newline has arrived: whole is
+// then false when the rest of the line is still to be read (discardLine
+// drops it). The returned slice is valid until the next call.
+func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error) {
 	s.line = s.line[:0]
-	var size int64
 	max := s.maxIn.Load()
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		size += int64(len(chunk))
-		if size <= max+2 { // room for "\r\n"
-			s.line = append(s.line, chunk...)
-		} else if len(s.line) < quoteLen {
-			n := min(quoteLen-len(s.line), len(chunk))
-			s.line = append(s.line, chunk[:n]...)
+		if size > max+2 { // longer than max bytes and "\r\n", newline or not
+			if len(s.line) < quoteLen {
+				n := min(quoteLen-len(s.line), len(chunk))
+				s.line = append(s.line, chunk[:n]...)
+			}
+			if err == nil {
+				return s.line, size - 1, true, nil
+			}
+			if errors.Is(err, bufio.ErrBufferFull) || errors.Is(err, io.EOF) {
+				return s.line, size, false, nil
+			}
+			return nil, 0, false, err
 		}
+		s.line = append(s.line, chunk...)
 		switch {
 		case err == nil:
 			line := s.line
@@ -197,16 +227,34 @@ func (s *LineStream) readLine() ([]byte, int64, error) {
 				line = line[:len(line)-1]
 				size--
 			}
-			return line, size, nil
+			return line, size, true, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
 			if size > 0 {
-				return nil, 0, fmt.Errorf("%w: stream ended inside a message (%s)", io.ErrUnexpectedEOF, Quote(shorten(s.line), size))
+				return nil, 0, false, fmt.Errorf("%w: stream ended inside a message (%s)", io.ErrUnexpectedEOF, Quote(shorten(s.line), size))
 			}
-			return nil, 0, io.EOF
+			return nil, 0, false, io.EOF
 		default:
-			return nil, 0, err
+			return nil, 0, false, err
+		}
+	}
+}
+
+// discardLine reads and drops the rest of a line whose start readLine
+// refused, up to and including its newline.
+func (s *LineStream) discardLine() error {
+	for {
+		_, err := s.r.ReadSlice('\n')
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: stream ended inside an over-size message", io.ErrUnexpectedEOF)
+		default:
+			return err
 		}
 	}
 }
@@ -248,13 +296,22 @@ func validate(line []byte) (json.RawMessage, *Error) {
 			return nil, ErrInvalidRequest.WithMessage("message is not a JSON object")
 		}
 	}
+	// One pass that allocates nothing over the line's top-level members;
+	// encoding/json only for what it leaves (a bad line, for its error
+	// message, or a member name with escapes or non-ASCII bytes).
 	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
+	if ok, simple := scanEnvelope(line, &env); !ok || !simple {
+		env = envelope{}
+		if err := json.Unmarshal(line, &env); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
+			}
+			return nil, ErrInvalidRequest.WithMessage("%v", err)
 		}
-		return nil, ErrInvalidRequest.WithMessage("%v", err)
+		if !ok {
+			return nil, ErrParse.WithMessage("message is not valid JSON")
+		}
 	}
 	isRequest := env.Method != nil
 	isResponse := env.Result != nil || env.Error != nil
@@ -343,8 +400,21 @@ func checkID(raw json.RawMessage) *Error {
 // WriteObject encodes v as one line and writes it with a single Write call.
 // It returns an error wrapping [ErrMessageTooLarge], without writing, when
 // the line would exceed the peer's limit. It is safe for concurrent use.
+//
+// A message announced through the jsonrpc2 connection's OnSend hook (as
+// [NewConn] arranges) is encoded by this package in one pass, "jsonrpc"
+// first; anything else goes through encoding/json.
 func (s *LineStream) WriteObject(v any) error {
-	return s.writeRaw(v)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if b, ok := s.encodeAnnounced(s.wbuf[:0]); ok {
+		return s.writeLocked(b)
+	}
+	b, err := marshalLine(s.wbuf[:0], v)
+	if err != nil {
+		return err
+	}
+	return s.writeLocked(b)
 }
 
 func (s *LineStream) writeRaw(v any) error {
@@ -354,8 +424,22 @@ func (s *LineStream) writeRaw(v any) error {
 	if err != nil {
 		return err
 	}
+	return s.writeLocked(b)
+}
+
+// writeLine writes the line build appends to its argument (without the
+// newline), as one Write call under the same lock and limit as WriteObject.
+func (s *LineStream) writeLine(build func(b []byte) []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := append(build(s.wbuf[:0]), '\n')
+	return s.writeLocked(b)
+}
+
+// writeLocked writes the line b, which ends in a newline, with s.wmu held.
+func (s *LineStream) writeLocked(b []byte) error {
 	if cap(b) <= 1<<20 {
-		s.wbuf = b
+		s.wbuf = b[:0]
 	} else {
 		s.wbuf = nil // do not pin a large buffer
 	}

@@ -124,7 +124,8 @@ func TestLineStreamStrict(t *testing.T) {
 	}{
 		{name: "stray print", input: "hello from a plugin\n", wantErr: protocol.ErrParse, quote: `"hello from a plugin"`},
 		{name: "result and error", input: `{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"x"}}` + "\n", wantErr: protocol.ErrInvalidRequest},
-		{name: "oversize", input: strings.Repeat("y", 3<<20) + "\n", wantErr: protocol.ErrMessageTooLarge, quote: "(3145728 bytes)"},
+		{name: "oversize", input: strings.Repeat("y", 3<<20) + "\n", wantErr: protocol.ErrMessageTooLarge, quote: "newline not yet read"},
+		{name: "oversize, newline in the same read", input: strings.Repeat("y", 1<<20+1) + "\n", wantErr: protocol.ErrMessageTooLarge, quote: "(1048577 bytes)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,4 +188,40 @@ func TestTracerRecordsBothWays(t *testing.T) {
 	if diff := cmp.Diff(want, recs); diff != "" {
 		t.Errorf("trace (-want +got):\n%s", diff)
 	}
+}
+
+// TestLineStreamAnswersOversizeBeforeNewline: a lenient stream answers an
+// over-size line as soon as it passes the limit, while the rest of the line
+// (and its newline) has not been written yet, then skips the rest.
+func TestLineStreamAnswersOversizeBeforeNewline(t *testing.T) {
+	pr, pw := io.Pipe()
+	answers, aw := io.Pipe()
+	s := protocol.NewLineStream(pr, aw, nil, false, nil)
+	s.SetLimits(protocol.MinMaxMessageSize, 0)
+	got := make(chan any, 1)
+	go func() {
+		var v any
+		if err := s.ReadObject(&v); err != nil {
+			got <- err
+			return
+		}
+		got <- v
+	}()
+	go pw.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"m","params":{"pad":"` + strings.Repeat("x", 2<<20)))
+	line, err := bufio.NewReader(answers).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer any
+	if err := json.Unmarshal(line, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]any{errAnswer(nil, protocol.CodeMessageTooLarge)}, dropMessages([]any{answer})); diff != "" {
+		t.Errorf("answer before the newline (-want +got):\n%s", diff)
+	}
+	go pw.Write([]byte("\"}}\n" + `{"jsonrpc":"2.0","id":2,"method":"m"}` + "\n"))
+	if diff := cmp.Diff(map[string]any{"jsonrpc": "2.0", "id": float64(2), "method": "m"}, <-got); diff != "" {
+		t.Errorf("next message (-want +got):\n%s", diff)
+	}
+	pw.Close()
 }

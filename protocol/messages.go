@@ -58,6 +58,19 @@ const (
 	MethodStreamWrite = "stream/write"
 	// MethodStreamClose (either) ends a stream early (source) or signals end of data (sink).
 	MethodStreamClose = "stream/close"
+
+	// MethodStreamData (either, notification, protocol version 2) carries
+	// a chunk of a stream's bytes from the side that has them.
+	MethodStreamData = "stream/data"
+	// MethodStreamCredit (either, notification, protocol version 2) grants
+	// the sender of a stream more bytes of window.
+	MethodStreamCredit = "stream/credit"
+	// MethodStreamEnd (either, notification, protocol version 2) ends a
+	// stream: no bytes follow; with an error, the stream was aborted.
+	MethodStreamEnd = "stream/end"
+	// MethodStreamCancel (either, notification, protocol version 2) tells
+	// the sender of a stream that the receiver wants no more bytes.
+	MethodStreamCancel = "stream/cancel"
 )
 
 // Component types.
@@ -322,6 +335,41 @@ type StreamWriteParams struct {
 // StreamCloseParams are the params of stream/close.
 type StreamCloseParams struct {
 	Stream string `json:"stream"`
+}
+
+// StreamRef names a stream in the notifications of protocol version 2.
+// Exactly one member is set: Source when the stream is a source (its bytes
+// flow from the side that offered it), Sink when it is a sink (its bytes
+// flow to the side that offered it). The handle is always the one the
+// offering side minted; the member says whose it is.
+type StreamRef struct {
+	Source string `json:"source,omitempty" jsonschema:"minLength=1,description=Handle of a source stream: minted by the side that offered it and sends its bytes."`
+	Sink   string `json:"sink,omitempty" jsonschema:"minLength=1,description=Handle of a sink stream: minted by the side that offered it and receives its bytes."`
+}
+
+// StreamDataParams are the params of stream/data. On the wire the stream's
+// member comes first and data last (SPEC §7.5.2).
+type StreamDataParams struct {
+	StreamRef
+	Data []byte `json:"data" jsonschema:"description=Base64 (standard alphabet and padded) of 1 to 262144 bytes and no more than the credit left. Last member on the wire."`
+}
+
+// StreamCreditParams are the params of stream/credit.
+type StreamCreditParams struct {
+	StreamRef
+	Bytes int64 `json:"bytes" jsonschema:"minimum=1,maximum=1073741824,description=Bytes added to the sender's window."`
+}
+
+// StreamEndParams are the params of stream/end.
+type StreamEndParams struct {
+	StreamRef
+	Error *Error `json:"error,omitempty" jsonschema:"description=Set when the stream was aborted: why. Absent: the data is complete."`
+}
+
+// StreamCancelParams are the params of stream/cancel.
+type StreamCancelParams struct {
+	StreamRef
+	Error *Error `json:"error,omitempty" jsonschema:"description=Why the receiver stops when it is an error: a failed write or a broken flow-control rule."`
 }
 
 // CancelParams are the params of $/cancelRequest.

@@ -35,32 +35,65 @@ type offered struct {
 	closed  bool
 }
 
-func (c *Conn) offer(o *offered) (string, func()) {
+func (c *Conn) mintStream() string {
 	t := &c.streams
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.next++
-	h := "s" + strconv.FormatUint(t.next, 10)
+	return "s" + strconv.FormatUint(t.next, 10)
+}
+
+func (c *Conn) offer(o *offered) (string, func() error) {
+	h := c.mintStream()
+	t := &c.streams
+	t.mu.Lock()
 	t.m[h] = o
 	t.mu.Unlock()
-	return h, func() {
+	return h, func() error {
 		t.mu.Lock()
 		delete(t.m, h)
 		t.mu.Unlock()
+		return nil
 	}
 }
 
 // OfferReader offers r as a source stream and returns its handle and a
-// release function to call once the peer no longer needs it. The peer reads
-// r through stream/read; if it sends stream/close before the end, onClose
-// (which may be nil) is called.
-func (c *Conn) OfferReader(r io.Reader, onClose func() error) (handle string, release func()) {
+// release function to call once the request that carried the handle is
+// answered. The peer reads r (through stream/read in protocol version 1;
+// in version 2 this side pushes r's bytes within the credit the peer
+// grants); if the peer stops before the end, onClose (which may be nil) is
+// called.
+//
+// When r is a reader from [Conn.RemoteReader] on another connection that
+// has not been read yet, and both connections use protocol version 2, the
+// stream is relayed: each chunk is forwarded from one peer to the other
+// with the handle rewritten and the payload untouched.
+//
+// release returns nil: it has the type of [Conn.OfferWriter]'s for symmetry.
+func (c *Conn) OfferReader(r io.Reader, onClose func() error) (handle string, release func() error) {
+	if c.flowOn() {
+		h := c.mintStream()
+		return h, c.offerSource(h, r, onClose)
+	}
 	return c.offer(&offered{r: r, onClose: onClose})
 }
 
 // OfferWriter offers w as a sink stream and returns its handle and a release
-// function. The peer writes to w through stream/write and signals the end of
-// the data with stream/close, on which onClose (which may be nil) is called.
-func (c *Conn) OfferWriter(w io.Writer, onClose func() error) (handle string, release func()) {
+// function to call once the request that carried the handle is answered.
+// The peer writes to w and signals the end of the data, on which onClose
+// (which may be nil) is called. In protocol version 2 the bytes are written
+// to w by a goroutine of the connection, within the window this side
+// grants; release then waits for the bytes received to be written and
+// returns the error of writing them or of onClose.
+//
+// When w is a writer from [Conn.RemoteWriter] on another connection that
+// has not been written yet, and both connections use protocol version 2,
+// the stream is relayed as for [Conn.OfferReader].
+func (c *Conn) OfferWriter(w io.Writer, onClose func() error) (handle string, release func() error) {
+	if c.flowOn() {
+		h := c.mintStream()
+		return h, c.offerSink(h, w, onClose)
+	}
 	return c.offer(&offered{w: w, onClose: onClose})
 }
 
@@ -174,7 +207,14 @@ func (o *offered) close() error {
 // handle. Each Read that finds no buffered bytes asks the peer for the next
 // chunk with stream/read, under ctx. Close tells the peer, with
 // stream/close, when the reader stops before the end.
+//
+// In protocol version 2 the first Read grants the peer a window and the
+// peer pushes the bytes; Close sends stream/cancel when the stream has not
+// ended.
 func (c *Conn) RemoteReader(ctx context.Context, handle string) io.ReadCloser {
+	if c.flowOn() {
+		return &flowReader{c: c, ctx: ctx, key: streamKey{h: handle}}
+	}
 	return &remoteReader{c: c, ctx: ctx, handle: handle}
 }
 
@@ -225,7 +265,17 @@ func (r *remoteReader) Close() error {
 // handle. Write sends the bytes in chunks of at most [MaxChunkSize], each
 // with stream/write, waiting for each to be acknowledged. Close sends
 // stream/close, which tells the peer the data is complete.
+//
+// In protocol version 2 Write sends stream/data notifications within the
+// credit the peer grants, waiting under ctx for more; Close sends
+// stream/end.
 func (c *Conn) RemoteWriter(ctx context.Context, handle string) io.WriteCloser {
+	if c.flowOn() {
+		k := streamKey{sink: true, h: handle}
+		out := newOutbound(c, k, InitialSinkWindow)
+		c.flow.setOut(k, out)
+		return &flowWriter{c: c, ctx: ctx, key: k, out: out}
+	}
 	return &remoteWriter{c: c, ctx: ctx, handle: handle}
 }
 

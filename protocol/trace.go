@@ -24,8 +24,8 @@ import (
 //
 // A trace carries everything the plugins are told, configuration included;
 // [Tracer.WithMask] hides sensitive values before anything is written.
-// Stream payloads (the data of stream/write params and of stream/read
-// results: scripts, command output, uploaded files) are recorded as their
+// Stream payloads (the data of stream/write and stream/data params and of
+// stream/read results: scripts, command output, uploaded files) are recorded as their
 // length only, "data" replaced by "data_bytes", unless
 // [Tracer.WithStreamData] asks for them.
 type Tracer struct {
@@ -85,10 +85,11 @@ func (t *Tracer) WithStreamData(on bool) *Tracer {
 }
 
 // streamPayload returns the object in msg that carries a stream payload in
-// its "data" member: the params of stream/write, or a result shaped like
-// stream/read's ({"data": ..., "eof": ...}); nil when there is none.
+// its "data" member: the params of stream/write and of stream/data (version
+// 2's pushed chunks), or a result shaped like stream/read's ({"data": ...,
+// "eof": ...}); nil when there is none.
 func streamPayload(msg map[string]any) map[string]any {
-	if msg["method"] == MethodStreamWrite {
+	if m := msg["method"]; m == MethodStreamWrite || m == MethodStreamData {
 		if p, ok := msg["params"].(map[string]any); ok {
 			return p
 		}

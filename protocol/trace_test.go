@@ -192,7 +192,8 @@ func TestTracerStreamData(t *testing.T) {
 	payload := "echo " + secret + "\n"
 	b64 := base64.StdEncoding.EncodeToString([]byte(payload))
 	input := `{"jsonrpc":"2.0","id":1,"method":"stream/write","params":{"stream":"s1","data":"` + b64 + `"}}` + "\n" +
-		`{"jsonrpc":"2.0","id":2,"result":{"data":"` + b64 + `","eof":false}}` + "\n"
+		`{"jsonrpc":"2.0","id":2,"result":{"data":"` + b64 + `","eof":false}}` + "\n" +
+		`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s2","data":"` + b64 + `"}}` + "\n"
 	record := func(tr *protocol.Tracer, trace *bytes.Buffer) []map[string]any {
 		s := protocol.NewLineStream(strings.NewReader(input), io.Discard, nil, false, tr)
 		for {
@@ -224,16 +225,17 @@ func TestTracerStreamData(t *testing.T) {
 		want []map[string]any
 	}{
 		{"default: lengths only", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w) },
-			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}}},
+			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}, {"source": "s2", "data_bytes": n}}},
 		{"default with a mask: lengths only", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w).WithMask(maskSecret) },
-			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}}},
+			[]map[string]any{{"stream": "s1", "data_bytes": n}, {"data_bytes": n, "eof": false}, {"source": "s2", "data_bytes": n}}},
 		{"opt-in: masked after decoding", func(w io.Writer) *protocol.Tracer {
 			return protocol.NewTracer(w).WithMask(maskSecret).WithStreamData(true)
 		}, []map[string]any{
 			{"stream": "s1", "data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n"))},
-			{"data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n")), "eof": false}}},
+			{"data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n")), "eof": false},
+			{"source": "s2", "data": base64.StdEncoding.EncodeToString([]byte("echo <sensitive>\n"))}}},
 		{"opt-in without a mask: the bytes", func(w io.Writer) *protocol.Tracer { return protocol.NewTracer(w).WithStreamData(true) },
-			[]map[string]any{{"stream": "s1", "data": b64}, {"data": b64, "eof": false}}},
+			[]map[string]any{{"stream": "s1", "data": b64}, {"data": b64, "eof": false}, {"source": "s2", "data": b64}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

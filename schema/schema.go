@@ -139,6 +139,10 @@ var Methods = []Method{
 	{Name: protocol.MethodStreamRead, Direction: Either, Params: protocol.StreamReadParams{}, Result: protocol.StreamReadResult{}},
 	{Name: protocol.MethodStreamWrite, Direction: Either, Params: protocol.StreamWriteParams{}},
 	{Name: protocol.MethodStreamClose, Direction: Either, Params: protocol.StreamCloseParams{}},
+	{Name: protocol.MethodStreamData, Direction: Either, Notification: true, Params: protocol.StreamDataParams{}},
+	{Name: protocol.MethodStreamCredit, Direction: Either, Notification: true, Params: protocol.StreamCreditParams{}},
+	{Name: protocol.MethodStreamEnd, Direction: Either, Notification: true, Params: protocol.StreamEndParams{}},
+	{Name: protocol.MethodStreamCancel, Direction: Either, Notification: true, Params: protocol.StreamCancelParams{}},
 	{Name: protocol.MethodCancelRequest, Direction: Either, Notification: true, Params: protocol.CancelParams{}},
 	{Name: protocol.MethodShutdown, Direction: HostToPlugin},
 }

@@ -39,6 +39,7 @@ import (
 var helperPlugins = map[string]func(){
 	"packer-builder-crash":     crashBuilder,
 	"packer-builder-nohook":    noHookBuilder,
+	"packer-builder-dupe":      dupeBuilder,
 	"packer-provisioner-probe": probeProvisioner,
 	// A plugin that shadows the builtin shell-local provisioner.
 	"packer-provisioner-shell-local": probeProvisioner,

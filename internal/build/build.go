@@ -267,11 +267,12 @@ func (r *Runner) start(ctx context.Context, c Component, ui host.UI, hook host.H
 	return p, nil
 }
 
-func (r *Runner) release(p *host.Plugin) {
+func (r *Runner) release(p *host.Plugin) error {
 	if p == nil {
-		return
+		return nil
 	}
-	if err := p.Close(); err != nil {
+	err := p.Close()
+	if err != nil {
 		r.Logf("closing plugin: %v", err)
 	} else {
 		r.Logf("plugin %s exited after shutdown", p.Info().Plugin.Name)
@@ -279,6 +280,7 @@ func (r *Runner) release(p *host.Plugin) {
 	r.mu.Lock()
 	delete(r.plugins, p)
 	r.mu.Unlock()
+	return err
 }
 
 // packerKeys returns the packer_* keys for a component of build b.
@@ -312,7 +314,7 @@ func (r *Runner) prepare(ctx context.Context, b *Build, c Component, ui UI, hook
 	}
 	if err != nil {
 		keys := SchemaKeys(p.Components(), c.Type, c.Component)
-		r.release(p)
+		r.release(p) //nolint:errcheck // the prepare error is the one to report
 		return nil, PrepareError(c, keys, err)
 	}
 	return &prepared{c: c, plugin: p, inst: inst}, nil
@@ -438,7 +440,16 @@ func (r *Runner) runBuild(ctx context.Context, b *Build) (res Result) {
 			cleanup[i]()
 		}
 	}()
-	keep := func(p *prepared) { cleanup = append(cleanup, func() { r.release(p.plugin) }) }
+	keep := func(p *prepared) {
+		cleanup = append(cleanup, func() {
+			// A plugin that broke the protocol after its last answer (a
+			// duplicate answer, say) fails a build that otherwise passed:
+			// its answers are not to be trusted (issue #11 item 15).
+			if err := r.release(p.plugin); errors.Is(err, host.ErrProtocolViolation) && res.Err == nil {
+				res.Err = fmt.Errorf("build %q: %w", b.Name, err)
+			}
+		})
+	}
 
 	// Prepare everything before anything runs, as Packer does, and report
 	// every component's errors at once, as validate does.

@@ -38,7 +38,7 @@ func NewRemote(conn *protocol.Conn, handle string, send SendFunc) *Remote {
 
 // Start runs cmd through communicator/start. Its streams are offered only
 // when set. On error the exit status is -1.
-func (c *Remote) Start(ctx context.Context, cmd *RemoteCmd) (int, error) {
+func (c *Remote) Start(ctx context.Context, cmd *RemoteCmd) (status int, err error) {
 	p := protocol.CommStartParams{Communicator: c.handle, Command: cmd.Command}
 	if cmd.Stdin != nil {
 		h, release := c.conn.OfferReader(cmd.Stdin, nil)
@@ -47,12 +47,12 @@ func (c *Remote) Start(ctx context.Context, cmd *RemoteCmd) (int, error) {
 	}
 	if cmd.Stdout != nil {
 		h, release := c.conn.OfferWriter(cmd.Stdout, nil)
-		defer release()
+		defer settle(&err, release)
 		p.Stdout = h
 	}
 	if cmd.Stderr != nil {
 		h, release := c.conn.OfferWriter(cmd.Stderr, nil)
-		defer release()
+		defer settle(&err, release)
 		p.Stderr = h
 	}
 	var res protocol.CommStartResult
@@ -60,6 +60,14 @@ func (c *Remote) Start(ctx context.Context, cmd *RemoteCmd) (int, error) {
 		return -1, err
 	}
 	return res.ExitStatus, nil
+}
+
+// settle releases a sink and, when the request succeeded, reports the
+// error of writing what it received.
+func settle(err *error, release func() error) {
+	if rerr := release(); *err == nil && rerr != nil {
+		*err = rerr
+	}
 }
 
 // Upload sends src through communicator/upload, with mode as [WireMode].
@@ -72,9 +80,9 @@ func (c *Remote) Upload(ctx context.Context, dst string, src io.Reader, mode fs.
 }
 
 // Download receives src through communicator/download.
-func (c *Remote) Download(ctx context.Context, src string, dst io.Writer) error {
+func (c *Remote) Download(ctx context.Context, src string, dst io.Writer) (err error) {
 	h, release := c.conn.OfferWriter(dst, nil)
-	defer release()
+	defer settle(&err, release)
 	return c.send(ctx, protocol.MethodCommDownload, protocol.CommDownloadParams{
 		Communicator: c.handle, Path: src, Sink: h,
 	}, nil)
@@ -90,9 +98,9 @@ func (c *Remote) UploadDir(ctx context.Context, dst string, archive io.Reader, e
 }
 
 // DownloadDir receives a tar stream of src through communicator/downloadDir.
-func (c *Remote) DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) error {
+func (c *Remote) DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) (err error) {
 	h, release := c.conn.OfferWriter(archive, nil)
-	defer release()
+	defer settle(&err, release)
 	return c.send(ctx, protocol.MethodCommDownloadDir, protocol.CommDownloadDirParams{
 		Communicator: c.handle, Path: src, Sink: h, Exclude: exclude,
 	}, nil)

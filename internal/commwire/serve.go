@@ -105,10 +105,16 @@ func open(req *protocol.Request, params any, handle *string, lookup func(string)
 }
 
 // finish closes sinks after the method succeeded (err == nil) and returns
-// the first error of closing them; after a failure it returns err and
-// leaves them open.
+// the first error of closing them. After a failure it returns err and
+// leaves them open, except that a sink which can be aborted (protocol
+// version 2) is ended with the error, so the requester knows at once.
 func finish(err error, sinks ...io.Closer) error {
 	if err != nil {
+		for _, w := range sinks {
+			if a, ok := w.(interface{ Abort(error) }); ok {
+				a.Abort(err)
+			}
+		}
 		return err
 	}
 	for _, w := range sinks {

@@ -180,6 +180,7 @@ var patches = map[member]patch{
 	{"StreamReadParams", "max"}:   maximum(fmt.Sprint(protocol.MaxChunkSize)),
 	{"StreamReadResult", "data"}:  maxLength(base64Len(protocol.MaxChunkSize)),
 	{"StreamWriteParams", "data"}: maxLength(base64Len(protocol.MaxChunkSize)),
+	{"StreamDataParams", "data"}:  maxLength(base64Len(protocol.MaxChunkSize)),
 	// Names and handles that must not be empty.
 	{"Peer", "name"}:                          nonEmpty,
 	{"PrepareParams", "name"}:                 nonEmpty,
@@ -265,8 +266,17 @@ func applyPatches(s *jsonschema.Schema, used map[member]bool) error {
 			def.Properties.Set(m.name, p(old))
 			used[m] = true
 		}
+		if streamRefTypes[tname] {
+			// Exactly one of source and sink names the stream (StreamRef).
+			def.OneOf = []*jsonschema.Schema{{Required: []string{"source"}}, {Required: []string{"sink"}}}
+		}
 	}
 	return nil
+}
+
+// streamRefTypes embed protocol.StreamRef: exactly one of its members is set.
+var streamRefTypes = map[string]bool{
+	"StreamDataParams": true, "StreamCreditParams": true, "StreamEndParams": true, "StreamCancelParams": true,
 }
 
 // fullDescriptions restores descriptions that contain commas. The
