@@ -254,18 +254,24 @@ func (s *session) Handle(ctx context.Context, req *protocol.Request) (any, error
 		s.logger.Printf("ignoring notification %s", req.Method)
 		return nil, nil
 	}
-	if req.Method == protocol.MethodInitialize {
-		return s.initialize(req)
-	}
 	s.mu.Lock()
 	switch {
+	case s.shuttingDown:
+		// After shutdown every request, initialize included, is refused
+		// with the same code (SPEC §9.1).
+		s.mu.Unlock()
+		return nil, protocol.ErrShuttingDown.WithMessage("%s after shutdown", req.Method)
+	case req.Method == protocol.MethodInitialize:
+		s.mu.Unlock()
+		return s.initialize(req)
 	case !s.initialized:
 		s.mu.Unlock()
 		return nil, protocol.ErrNotInitialized.WithMessage("%s before initialize", req.Method)
-	case s.shuttingDown:
-		s.mu.Unlock()
-		return nil, protocol.ErrShuttingDown.WithMessage("%s after shutdown", req.Method)
 	case req.Method == protocol.MethodShutdown:
+		if err := shutdownParams(req); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 		s.shuttingDown = true
 		s.mu.Unlock()
 		s.stop()
@@ -305,7 +311,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 		return nil, protocol.ErrInvalidRequest.WithMessage("initialize was already called on this connection")
 	}
 	var p protocol.InitializeParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	version := 0
@@ -321,9 +327,6 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 			WithMessage("host offers %v, plugin speaks %v", p.ProtocolVersions, protocol.SupportedVersions).
 			WithData(protocol.UnsupportedVersionData{Supported: protocol.SupportedVersions})
 	}
-	if m := p.Limits.MaxMessageSize; m != 0 && m < protocol.MinMaxMessageSize {
-		return nil, protocol.ErrInvalidParams.WithMessage("initialize: limits.max_message_size %d is below the minimum %d", m, protocol.MinMaxMessageSize)
-	}
 	s.initialized = true
 	s.hostCaps = p.Capabilities
 	s.conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
@@ -338,7 +341,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 
 func (s *session) prepare(req *protocol.Request) (any, error) {
 	var p protocol.PrepareParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	reg, err := s.srv.lookup(p.Type, p.Name)
@@ -435,7 +438,10 @@ func componentError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", protocol.ErrCancelled.WithMessage("%v", err), context.Canceled)
 	}
-	if pe, ok := err.(*protocol.Error); ok {
+	// A protocol error anywhere in the chain (a hook or a communicator
+	// call the host answered with an error) keeps its code, message and
+	// data (SPEC §7.3); a code of 0 is no protocol code.
+	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code != 0 {
 		return pe
 	}
 	return protocol.ErrComponentFailed.WithMessage("%v", err)
@@ -443,7 +449,7 @@ func componentError(ctx context.Context, err error) error {
 
 func (s *session) builderRun(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.InstanceParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypeBuilder)
@@ -467,7 +473,7 @@ func (s *session) builderRun(ctx context.Context, req *protocol.Request) (any, e
 
 func (s *session) provision(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.ProvisionParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypeProvisioner)
@@ -487,7 +493,7 @@ func (s *session) provision(ctx context.Context, req *protocol.Request) (any, er
 
 func (s *session) postProcess(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.PostProcessParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypePostProcessor)
@@ -511,7 +517,7 @@ func (s *session) postProcess(ctx context.Context, req *protocol.Request) (any, 
 
 func (s *session) destroyArtifact(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.ArtifactDestroyParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
