@@ -16,10 +16,12 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/packer-stdio/packer/protocol"
@@ -104,10 +106,20 @@ func runFixture(mode string) {
 	f.out = &fixtureWriter{w: os.Stdout, mode: mode}
 	var in io.Reader = os.Stdin
 	switch mode {
-	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected":
+	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered":
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
+	if mode != "dies-on-sigterm" {
+		// SIGTERM is like end of input (SPEC §9.3).
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		go func() {
+			<-sig
+			f.logger.Printf("SIGTERM: exiting")
+			f.exitOnce.Do(func() { close(f.exit) })
+		}()
+	}
 	if mode == "talks-before-initialize" {
 		f.out.writeRaw(`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"fixture: starting"}}` + "\n")
 	}
@@ -246,6 +258,12 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		if bytes.HasSuffix(line, []byte("\r\n")) {
 			return []byte("{broken\n")
 		}
+	case "cancel-with-id-answered":
+		var m map[string]json.RawMessage
+		if json.Unmarshal(line, &m) == nil && string(m["method"]) == `"$/cancelRequest"` && m["id"] != nil {
+			f.out.writeRaw(`{"jsonrpc":"2.0","id":` + string(m["id"]) + `,"result":null}` + "\n")
+			return nil
+		}
 	}
 	return line
 }
@@ -276,6 +294,9 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	if req.Method != protocol.MethodInitialize && !f.initialized.Load() && f.mode != "no-init-guard" {
 		return nil, protocol.ErrNotInitialized
 	}
+	if f.mode == "initialize-after-shutdown-invalid" && req.Method == protocol.MethodInitialize && f.initialized.Load() {
+		return nil, protocol.ErrInvalidRequest.WithMessage("already initialized")
+	}
 	if f.shuttingDown.Load() && f.mode != "serves-after-shutdown" {
 		return nil, protocol.ErrShuttingDown
 	}
@@ -283,6 +304,9 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	case protocol.MethodInitialize:
 		return f.initialize(req)
 	case protocol.MethodShutdown:
+		if p := bytes.TrimSpace(req.Params); len(p) > 0 && string(p) != "{}" && f.mode != "lenient-shutdown" {
+			return nil, protocol.ErrInvalidParams.WithMessage("shutdown takes no params")
+		}
 		f.shuttingDown.Store(true)
 		if f.mode != "shutdown-waits-eof" {
 			delay := 100 * time.Millisecond
@@ -298,6 +322,9 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 		var p protocol.InstanceParams
 		if err := req.DecodeParams(&p); err != nil {
 			return nil, err
+		}
+		if p.Instance == "" && f.mode != "lookups-first" {
+			return nil, protocol.ErrInvalidParams.WithMessage("instance must not be empty")
 		}
 		inst, err := f.instance(p.Instance, protocol.TypeBuilder)
 		if err != nil {
@@ -330,6 +357,9 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 		if err := req.DecodeParams(&p); err != nil {
 			return nil, err
 		}
+		if p.Artifact == "" && f.mode != "lookups-first" {
+			return nil, protocol.ErrInvalidParams.WithMessage("artifact must not be empty")
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if !f.artifacts[p.Artifact] {
@@ -359,6 +389,24 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 	if f.initialized.Load() && f.mode != "reinitialize" {
 		return nil, protocol.ErrInvalidRequest.WithMessage("already initialized")
 	}
+	if f.mode != "lookups-first" {
+		var shape struct {
+			Limits struct {
+				MaxMessageSize *int64 `json:"max_message_size"`
+			} `json:"limits"`
+			Capabilities struct {
+				Ask      *bool `json:"ask"`
+				Progress *bool `json:"progress"`
+			} `json:"capabilities"`
+		}
+		json.Unmarshal(req.Params, &shape)
+		if m := shape.Limits.MaxMessageSize; m == nil || *m < protocol.MinMaxMessageSize {
+			return nil, protocol.ErrInvalidParams.WithMessage("limits.max_message_size missing or too small")
+		}
+		if shape.Capabilities.Ask == nil || shape.Capabilities.Progress == nil {
+			return nil, protocol.ErrInvalidParams.WithMessage("capabilities.ask and capabilities.progress are required")
+		}
+	}
 	version := 0
 	for _, v := range p.ProtocolVersions {
 		for _, s := range protocol.SupportedVersions {
@@ -368,6 +416,11 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 		}
 	}
 	if version == 0 {
+		if f.mode == "talks-after-failed-initialize" {
+			time.AfterFunc(50*time.Millisecond, func() {
+				f.out.writeRaw(`{"jsonrpc":"2.0","method":"ui/error","params":{"message":"fixture: no common version"}}` + "\n")
+			})
+		}
 		if f.mode != "any-version" || len(p.ProtocolVersions) == 0 {
 			return nil, protocol.ErrUnsupportedVersion.WithData(protocol.UnsupportedVersionData{Supported: protocol.SupportedVersions})
 		}
@@ -392,6 +445,18 @@ func (f *fixture) prepare(req *protocol.Request) (any, error) {
 		}
 	} else if err := req.DecodeParams(&p); err != nil {
 		return nil, err
+	}
+	if f.mode != "lookups-first" {
+		switch p.Type {
+		case protocol.TypeBuilder, protocol.TypeProvisioner, protocol.TypePostProcessor:
+		default:
+			return nil, protocol.ErrInvalidParams.WithMessage("type %q", p.Type)
+		}
+		for i, c := range p.Configs {
+			if len(c) == 0 || c[0] != '{' {
+				return nil, protocol.ErrInvalidParams.WithMessage("configs[%d] is not an object", i)
+			}
+		}
 	}
 	found := false
 	for _, c := range f.components() {
@@ -463,8 +528,14 @@ func (f *fixture) build(ctx context.Context, conn *protocol.Conn, inst fixtureIn
 	if f.mode == "stdout-garbage" {
 		f.out.writeRaw("fixture: a stray print on stdout\n")
 	}
-	if err := conn.Call(ctx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
-		return nil, err
+	hookCtx := ctx
+	if f.mode == "ignores-cancel" {
+		hookCtx = context.WithoutCancel(ctx)
+	}
+	if err := conn.Call(hookCtx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
+		if !errors.Is(err, protocol.ErrUnsupported) || f.mode == "hook-unsupported-fails" {
+			return nil, err
+		}
 	}
 	wait := 100 * time.Millisecond
 	if d, err := time.ParseDuration(inst.cfg.Wait); err == nil {
@@ -472,9 +543,6 @@ func (f *fixture) build(ctx context.Context, conn *protocol.Conn, inst fixtureIn
 	}
 	select {
 	case <-ctx.Done():
-		if f.mode == "ignores-cancel" {
-			<-make(chan struct{})
-		}
 		return nil, ctx.Err()
 	case <-time.After(wait):
 	}

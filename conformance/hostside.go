@@ -26,7 +26,8 @@ const askAnswer = "conformance"
 //     (they are in the transcript) and otherwise ignored;
 //   - ui/ask is answered with "conformance";
 //   - hook/run is answered with null at once: no provisioner runs, and the
-//     builder's communicator is not called;
+//     builder's communicator is not called (a check may instead answer
+//     -32011, or hold it until the plugin cancels it, see hookMode);
 //   - communicator/* on a handle the runner minted for provisioner/provision
 //     is served by a local communicator rooted in a temporary directory:
 //     start runs the command with `sh -c` in that directory, upload and
@@ -42,10 +43,37 @@ type hostSide struct {
 	mu    sync.Mutex
 	next  int
 	comms map[string]bool
+	hook  hookMode
+	// hookCalled is closed when the first hook/run arrives.
+	hookCalled chan struct{}
+	hookOnce   sync.Once
+	// cancels holds, for each plugin request the runner is holding, a
+	// channel closed when the plugin cancels it.
+	cancels map[string]chan struct{}
 }
 
+// hookMode says how the runner answers hook/run.
+type hookMode int
+
+const (
+	// hookNull answers null at once: no provisioner runs.
+	hookNull hookMode = iota
+	// hookUnsupported answers -32011, as a host that runs no hooks does.
+	hookUnsupported
+	// hookBlock holds hook/run until the plugin cancels it (then -32006)
+	// or the check ends: it keeps a builder's run busy.
+	hookBlock
+)
+
 func newHostSide(dir string) *hostSide {
-	return &hostSide{dir: dir, comms: map[string]bool{}}
+	return &hostSide{dir: dir, comms: map[string]bool{}, hookCalled: make(chan struct{}), cancels: map[string]chan struct{}{}}
+}
+
+// setHook chooses how later hook/run requests are answered.
+func (h *hostSide) setHook(m hookMode) {
+	h.mu.Lock()
+	h.hook = m
+	h.mu.Unlock()
 }
 
 // mintComm mints a communicator handle for one provisioner/provision call.
@@ -72,7 +100,39 @@ func (h *hostSide) validComm(c string) bool {
 
 // notify handles a notification from the plugin. Everything worth keeping
 // is already in the transcript.
-func (h *hostSide) notify(s *session, m *message) {}
+func (h *hostSide) notify(s *session, m *message) {
+	if m.method != protocol.MethodCancelRequest {
+		return
+	}
+	var p struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(m.Params, &p) != nil {
+		return
+	}
+	key := string(bytes.TrimSpace(p.ID))
+	h.mu.Lock()
+	if ch, ok := h.cancels[key]; ok {
+		close(ch)
+		delete(h.cancels, key)
+	}
+	h.mu.Unlock()
+}
+
+// hold blocks a plugin request until the plugin cancels it or ctx ends.
+func (h *hostSide) hold(ctx context.Context, m *message) *wireError {
+	ch := make(chan struct{})
+	key := string(bytes.TrimSpace(m.ID))
+	h.mu.Lock()
+	h.cancels[key] = ch
+	h.mu.Unlock()
+	select {
+	case <-ch:
+		return errorOf(protocol.CodeCancelled, "request cancelled")
+	case <-ctx.Done():
+		return errorOf(protocol.CodeInternalError, "the check ended")
+	}
+}
 
 func errorOf(code int64, format string, args ...any) *wireError {
 	return &wireError{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -105,6 +165,16 @@ func (h *hostSide) handle(s *session, m *message) (any, *wireError) {
 		var p protocol.HookRunParams
 		if e := decodeStrict(m.Params, &p); e != nil {
 			return nil, e
+		}
+		h.mu.Lock()
+		mode := h.hook
+		h.mu.Unlock()
+		h.hookOnce.Do(func() { close(h.hookCalled) })
+		switch mode {
+		case hookUnsupported:
+			return nil, errorOf(protocol.CodeUnsupported, "unsupported: this host runs no hooks")
+		case hookBlock:
+			return nil, h.hold(ctx, m)
 		}
 		return nil, nil
 	case protocol.MethodStreamRead, protocol.MethodStreamWrite, protocol.MethodStreamClose:
