@@ -23,8 +23,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	conformance.MaybeServeScriptedPlugin()
 	if mode, ok := os.LookupEnv(fixtureEnv); ok {
 		runFixture(mode)
+		return
+	}
+	if mode, ok := os.LookupEnv(fixtureHostEnv); ok {
+		runFixtureHost(mode)
 		return
 	}
 	// A watchdog that dumps every goroutine instead of hanging CI.

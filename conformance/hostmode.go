@@ -51,6 +51,9 @@ type HostConfig struct {
 	// means this process's executable, which must call
 	// [MaybeServeScriptedPlugin] at start.
 	Self string
+	// Env holds extra environment variables for the host, "KEY=value", on
+	// top of the runner's own environment.
+	Env []string
 	// Run, if not nil, selects the checks whose id it matches.
 	Run *regexp.Regexp
 	// Timeout bounds each check; zero means DefaultHostTimeout.
@@ -91,8 +94,8 @@ var hostChecks = []hostCheck{
 		sc: scenario{Run: "block", MaxMessageSize: protocol.DefaultMaxMessageSize}, interrupt: true, judge: judgeCancel},
 	{Check: Check{ID: "host/escalation", Section: "§9.3", Level: Must, Title: "a plugin that ignores shutdown, end of input and SIGTERM gets stdin closed, SIGTERM and SIGKILL, each within its grace"},
 		sc: scenario{Run: "build", Stuck: true, MaxMessageSize: protocol.DefaultMaxMessageSize}, judge: judgeEscalation},
-	{Check: Check{ID: "host/max-message-size", Section: "§3.2", Level: Must, Title: "no line to the plugin is longer than the max_message_size it declared (1 MiB), even for a bigger configuration"},
-		sc: scenario{Run: "build", MaxMessageSize: protocol.MinMaxMessageSize}, judge: judgeMaxMessageSize},
+	{Check: Check{ID: "host/max-message-size", Section: "§3.2", Level: Must, Title: "no line to a plugin is longer than the max_message_size it declared (1 MiB), even when hook/run data to forward is bigger"},
+		sc: scenario{Run: "build", MaxMessageSize: protocol.MinMaxMessageSize, HookPadding: protocol.MinMaxMessageSize + 64<<10}, judge: judgeMaxMessageSize},
 }
 
 var buildScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize}
@@ -187,18 +190,9 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	config := map[string]any{}
-	if chk.sc.MaxMessageSize < protocol.DefaultMaxMessageSize {
-		// A configuration bigger than the plugin's limit (§3.2).
-		config["padding"] = strings.Repeat("x", int(chk.sc.MaxMessageSize)+64<<10)
-	}
-	configJSON, _ := json.Marshal(config)
-	builder := map[string]any{"type": "conformance"}
-	for k, v := range config {
-		builder[k] = v
-	}
+	configJSON := []byte("{}")
 	template, _ := json.Marshal(map[string]any{
-		"builders":     []any{builder},
+		"builders":     []any{map[string]any{"type": "conformance"}},
 		"provisioners": []any{map[string]any{"type": "conformance"}},
 	})
 	scJSON, _ := json.Marshal(chk.sc)
@@ -231,13 +225,14 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), cfg.Env...)
 	setProcessGroup(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	cmd.Stderr = cmd.Stdout
-	tr.notef("host: %s (in %s)", strings.Join(argv, " "), dir)
+	tr.notef("host: %s (in %s)", printable([]byte(strings.Join(argv, " "))), dir)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the host: %w", err)
 	}
@@ -273,7 +268,7 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 		run.exit = "killed by the runner: " + exitText(cmd.ProcessState, err)
 	}
 	for _, l := range hostOut {
-		tr.addText(Note, "host: "+l)
+		tr.addText(Note, "host: "+printable([]byte(l)))
 	}
 	tr.notef("host exited: %s", run.exit)
 	evs, err := readEvents(dir)
@@ -289,9 +284,9 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 	for _, e := range evs {
 		switch e.Kind {
 		case "recv":
-			tr.addText(Sent, fmt.Sprintf("[%d] %s", e.PID, e.Line))
+			tr.addText(Sent, fmt.Sprintf("[%d] %s", e.PID, printable([]byte(e.Line))))
 		case "send":
-			tr.addText(Received, fmt.Sprintf("[%d] %s", e.PID, e.Line))
+			tr.addText(Received, fmt.Sprintf("[%d] %s", e.PID, printable([]byte(e.Line))))
 		default:
 			tr.notef("[%d] %s %s", e.PID, e.Kind, e.Signal)
 		}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ type scenario struct {
 	Stuck bool `json:"stuck,omitempty"`
 	// MaxMessageSize is the limit the plugin declares.
 	MaxMessageSize int64 `json:"max_message_size"`
+	// HookPadding, when not zero, is the length of a string the builder
+	// puts in hook/run's data: the host must not forward it to a
+	// provisioner whose limit it exceeds (§3.2).
+	HookPadding int `json:"hook_padding,omitempty"`
 }
 
 // event is one line of a scripted plugin's log, events-PID.jsonl.
@@ -55,6 +60,10 @@ type event struct {
 }
 
 const maxEventLine = 64 << 10
+
+// callbackWait is how long the scripted plugin waits for the answer to one
+// of its callbacks before it goes on without it.
+const callbackWait = 3 * time.Second
 
 // MaybeServeScriptedPlugin runs the process as a scripted plugin and exits
 // when its arguments say so (os.Args[1] is [ScriptedPluginArg], os.Args[2]
@@ -101,8 +110,9 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 	}
 	p.record(event{Kind: "start", Cookie: cp})
 	if !ok || cookie != protocol.MagicCookieValue {
-		fmt.Fprintln(os.Stderr, "scripted plugin: started without the magic cookie")
-		return 1
+		// A real plugin exits here (§2.2); the scripted one serves anyway,
+		// so that only host/launch-cookie reports the mistake.
+		fmt.Fprintln(os.Stderr, "scripted plugin: started without the magic cookie; serving anyway")
 	}
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -176,7 +186,8 @@ func (p *scripted) answer(id json.RawMessage, result any, werr *wireError) {
 	p.send(response{JSONRPC: "2.0", ID: id, Result: result})
 }
 
-// call sends a request to the host and waits up to 10s for its answer.
+// call sends a request to the host and waits up to callbackWait for its
+// answer (host/callbacks-answered reports a missing one).
 func (p *scripted) call(method string, params any) map[string]json.RawMessage {
 	p.mu.Lock()
 	p.next++
@@ -188,7 +199,7 @@ func (p *scripted) call(method string, params any) map[string]json.RawMessage {
 	select {
 	case m := <-ch:
 		return m
-	case <-time.After(10 * time.Second):
+	case <-time.After(callbackWait):
 		return nil
 	}
 }
@@ -285,7 +296,11 @@ func (p *scripted) builderRun(id json.RawMessage) {
 	}
 	p.call(protocol.MethodCommStart, protocol.CommStartParams{Communicator: "c-never-minted", Command: "true"})
 	p.call("conformance/no-such-method", map[string]any{})
-	p.call(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: "", Data: map[string]any{"ID": "conformance"}})
+	data := map[string]any{"ID": "conformance"}
+	if p.sc.HookPadding > 0 {
+		data["padding"] = strings.Repeat("x", p.sc.HookPadding)
+	}
+	p.call(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: "", Data: data})
 	p.answer(id, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "packer-stdio.conformance", ID: "scripted", Files: []string{}, String: "scripted artifact"}}, nil)
 }
 
