@@ -47,6 +47,11 @@ var ruleChecks = []Check{
 		run:   checkInitializeAfterShutdown,
 	},
 	{
+		ID: "concurrency/in-flight", Section: "§10", Level: Must,
+		Title: "two builder runs are handled at once, each calling back (hook/run) while in flight, and a request sent meanwhile is answered first",
+		run:   checkConcurrency,
+	},
+	{
 		ID: "signal/sigterm", Section: "§9.3", Level: Should,
 		Title: "SIGTERM during a busy run is treated like end of input: the plugin exits 0 within 5s",
 		run:   checkSIGTERM,
@@ -296,6 +301,75 @@ func checkSIGTERM(c *checkCtx) error {
 	}
 	if st.ExitCode() != 0 {
 		return failf("after SIGTERM: %v, want exit status 0", st)
+	}
+	return nil
+}
+
+func checkConcurrency(c *checkCtx) error {
+	s, res, err := c.ready()
+	if err != nil {
+		return err
+	}
+	comp, first, err := c.firstBuilder(s, res)
+	if err != nil {
+		return err
+	}
+	second, err := c.prepare(s, comp)
+	if err != nil {
+		return err
+	}
+	s.host.setHook(hookBlock)
+	idA, chA, err := s.start(protocol.MethodBuilderRun, protocol.InstanceParams{Instance: first})
+	if err != nil {
+		return err
+	}
+	wait := func(what string) error {
+		t := time.NewTimer(handRunBound)
+		defer t.Stop()
+		select {
+		case <-s.host.held:
+			return nil
+		case m := <-chA:
+			return skipf("builder %s answered builder/run without calling hook/run (%s)", comp.Name, m.describe())
+		case <-t.C:
+			return failf("builder %s: %s", comp.Name, what)
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+	if err := wait("no hook/run from the first builder/run"); err != nil {
+		return err
+	}
+	c.tr.notef("the first run is in flight, held in its hook/run; starting a second run")
+	idB, chB, err := s.start(protocol.MethodBuilderRun, protocol.InstanceParams{Instance: second})
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(handRunBound)
+	defer t.Stop()
+	select {
+	case <-s.host.held:
+	case <-t.C:
+		return failf("builder %s: the second builder/run sent no hook/run within %v while the first was in flight: requests must be handled concurrently", comp.Name, handRunBound)
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+	if err := c.ping(s, "with two runs in flight"); err != nil {
+		return err
+	}
+	c.tr.notef("releasing both hook/run requests")
+	close(s.host.release)
+	for _, r := range []struct {
+		id json.RawMessage
+		ch chan *message
+	}{{idA, chA}, {idB, chB}} {
+		m, err := answeredWithin(c.ctx, s, r.id, r.ch, handRunBound)
+		if err != nil {
+			return failf("builder/run %s after its hook/run was answered: %v", r.id, err)
+		}
+		if m.wireErr() != nil {
+			return failf("builder/run %s answered %s", r.id, m.describe())
+		}
 	}
 	return nil
 }

@@ -79,6 +79,7 @@ var fixtureCases = []struct {
 	{mode: "hook-unsupported-fails", breaks: "hook/unsupported", reason: "fails its run when hook/run gets -32011"},
 	{mode: "lenient-shutdown", breaks: "shutdown/params", reason: "accepts shutdown with params []"},
 	{mode: "initialize-after-shutdown-invalid", breaks: "shutdown/initialize-after", reason: "answers -32600 (already initialized) instead of -32010"},
+	{mode: "serial-handlers", breaks: "concurrency/in-flight", reason: "runs one builder/run at a time"},
 	{mode: "dies-on-sigterm", breaks: "signal/sigterm", reason: "has no SIGTERM handler: killed by the signal"},
 	{mode: "shutdown-waits-eof", breaks: "shutdown/exit", reason: "exits only on stdin EOF"},
 	{mode: "serves-after-shutdown", breaks: "shutdown/after", reason: "answers requests normally for 1s after shutdown"},

@@ -79,6 +79,7 @@ type fixture struct {
 	shuttingDown atomic.Bool
 	exitOnce     sync.Once
 
+	serial    sync.Mutex // held by every builder/run in mode serial-handlers
 	mu        sync.Mutex
 	next      int
 	instances map[string]fixtureInstance
@@ -319,6 +320,10 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	case protocol.MethodPrepare:
 		return f.prepare(req)
 	case protocol.MethodBuilderRun:
+		if f.mode == "serial-handlers" {
+			f.serial.Lock()
+			defer f.serial.Unlock()
+		}
 		var p protocol.InstanceParams
 		if err := req.DecodeParams(&p); err != nil {
 			return nil, err

@@ -50,6 +50,10 @@ type hostSide struct {
 	// cancels holds, for each plugin request the runner is holding, a
 	// channel closed when the plugin cancels it.
 	cancels map[string]chan struct{}
+	// held receives the id of every hook/run the runner starts holding.
+	held chan string
+	// release, when closed, answers every held hook/run with null.
+	release chan struct{}
 }
 
 // hookMode says how the runner answers hook/run.
@@ -66,7 +70,8 @@ const (
 )
 
 func newHostSide(dir string) *hostSide {
-	return &hostSide{dir: dir, comms: map[string]bool{}, hookCalled: make(chan struct{}), cancels: map[string]chan struct{}{}}
+	return &hostSide{dir: dir, comms: map[string]bool{}, hookCalled: make(chan struct{}), cancels: map[string]chan struct{}{},
+		held: make(chan string, 16), release: make(chan struct{})}
 }
 
 // setHook chooses how later hook/run requests are answered.
@@ -127,6 +132,12 @@ func (h *hostSide) hold(ctx context.Context, m *message) *wireError {
 	h.cancels[key] = ch
 	h.mu.Unlock()
 	select {
+	case h.held <- key:
+	default:
+	}
+	select {
+	case <-h.release:
+		return nil
 	case <-ch:
 		return errorOf(protocol.CodeCancelled, "request cancelled")
 	case <-ctx.Done():
