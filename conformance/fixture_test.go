@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packer-stdio/packer/internal/commwire"
+	"github.com/packer-stdio/packer/pluginkit/localcomm"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -81,6 +83,7 @@ type fixture struct {
 
 	serial    sync.Mutex // held by every builder/run in mode serial-handlers
 	mu        sync.Mutex
+	comm      commwire.Communicator // offered as c1 while hook/run is in flight
 	next      int
 	instances map[string]fixtureInstance
 	artifacts map[string]bool
@@ -298,7 +301,7 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	if f.mode == "initialize-after-shutdown-invalid" && req.Method == protocol.MethodInitialize && f.initialized.Load() {
 		return nil, protocol.ErrInvalidRequest.WithMessage("already initialized")
 	}
-	if f.shuttingDown.Load() && f.mode != "serves-after-shutdown" {
+	if f.shuttingDown.Load() && (f.mode != "serves-after-shutdown" || req.Method == protocol.MethodInitialize) {
 		return nil, protocol.ErrShuttingDown
 	}
 	switch req.Method {
@@ -372,6 +375,20 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 		}
 		delete(f.artifacts, p.Artifact)
 		return nil, nil
+	}
+	switch req.Method {
+	case protocol.MethodCommStart, protocol.MethodCommUpload, protocol.MethodCommDownload, protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
+		if f.mode == "comm-no-dirs" && (req.Method == protocol.MethodCommUploadDir || req.Method == protocol.MethodCommDownloadDir) {
+			return nil, protocol.ErrUnsupported.WithMessage("this communicator moves no directories")
+		}
+		return commwire.Serve(ctx, req, func(h string) (commwire.Communicator, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if h != "c1" || f.comm == nil {
+				return nil, protocol.ErrUnknownHandle.WithMessage("no communicator %q", h)
+			}
+			return f.comm, nil
+		})
 	}
 	if f.mode == "unknown-method-internal" {
 		return nil, errors.New("no such method")
@@ -537,7 +554,22 @@ func (f *fixture) build(ctx context.Context, conn *protocol.Conn, inst fixtureIn
 	if f.mode == "ignores-cancel" {
 		hookCtx = context.WithoutCancel(ctx)
 	}
-	if err := conn.Call(hookCtx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
+	// The builder's machine is a temporary directory, reached through a
+	// local communicator offered as c1 while hook/run is in flight.
+	machine, err := os.MkdirTemp("", "fixture-machine-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(machine)
+	f.mu.Lock()
+	f.comm = localcomm.New(machine)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.comm = nil
+		f.mu.Unlock()
+	}()
+	if err := conn.Call(hookCtx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: "c1", Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
 		if !errors.Is(err, protocol.ErrUnsupported) || f.mode == "hook-unsupported-fails" {
 			return nil, err
 		}
