@@ -503,12 +503,12 @@ func (h *hostSide) exerciseComm(ctx context.Context, s *session, comm string) er
 	}
 	const content = "uploaded by plugin-conformance\n"
 	src := h.offer(&offered{src: strings.NewReader(content)})
-	if _, err := call(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: "conformance/file.txt", Source: src, Mode: 0o644, Size: int64(len(content))}, src); err != nil {
+	if _, err := call(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: "conformance-file.txt", Source: src, Mode: 0o644, Size: int64(len(content))}, src); err != nil {
 		return err
 	}
 	back := &offered{sink: &bytes.Buffer{}}
 	sk := h.offer(back)
-	if _, err := call(protocol.MethodCommDownload, protocol.CommDownloadParams{Communicator: comm, Path: "conformance/file.txt", Sink: sk}, sk); err != nil {
+	if _, err := call(protocol.MethodCommDownload, protocol.CommDownloadParams{Communicator: comm, Path: "conformance-file.txt", Sink: sk}, sk); err != nil {
 		return err
 	}
 	if back.sink.String() != content {
@@ -520,12 +520,12 @@ func (h *hostSide) exerciseComm(ctx context.Context, s *session, comm string) er
 	tw.Write([]byte(content))
 	tw.Close()
 	src = h.offer(&offered{src: &tarball})
-	if _, err := call(protocol.MethodCommUploadDir, protocol.CommUploadDirParams{Communicator: comm, Path: "conformance/tree", Source: src}, src); err != nil {
+	if _, err := call(protocol.MethodCommUploadDir, protocol.CommUploadDirParams{Communicator: comm, Path: "conformance-tree", Source: src}, src); err != nil {
 		return err
 	}
 	arch := &offered{sink: &bytes.Buffer{}}
 	sk = h.offer(arch)
-	if _, err := call(protocol.MethodCommDownloadDir, protocol.CommDownloadDirParams{Communicator: comm, Path: "conformance/tree", Sink: sk}, sk); err != nil {
+	if _, err := call(protocol.MethodCommDownloadDir, protocol.CommDownloadDirParams{Communicator: comm, Path: "conformance-tree", Sink: sk}, sk); err != nil {
 		return err
 	}
 	tr := tar.NewReader(arch.sink)
