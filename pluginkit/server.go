@@ -441,8 +441,13 @@ func componentError(ctx context.Context, err error) error {
 	// A protocol error anywhere in the chain (a hook or a communicator
 	// call the host answered with an error) keeps its code, message and
 	// data (SPEC §7.3); a code of 0 is no protocol code.
-	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code != 0 {
-		return pe
+	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code != 0 && pe.Code != protocol.CodeComponentFailed {
+		if pe == err {
+			return pe
+		}
+		// The message says the whole chain: where the component was and
+		// what the peer answered.
+		return &protocol.Error{Code: pe.Code, Message: err.Error(), Data: pe.Data}
 	}
 	return protocol.ErrComponentFailed.WithMessage("%v", err)
 }
