@@ -52,6 +52,8 @@ type hostSide struct {
 	// cancels holds, for each plugin request the runner is holding, a
 	// channel closed when the plugin cancels it.
 	cancels map[string]chan struct{}
+	// early holds the ids of requests cancelled before they were held.
+	early map[string]bool
 	// held receives the id of every hook/run the runner starts holding.
 	held chan string
 	// release, when closed, answers every held hook/run with null.
@@ -92,7 +94,7 @@ const (
 
 func newHostSide(dir string) *hostSide {
 	return &hostSide{dir: dir, comms: map[string]bool{}, hookCalled: make(chan struct{}), cancels: map[string]chan struct{}{},
-		held: make(chan string, 16), release: make(chan struct{}), streams: map[string]*offered{}}
+		held: make(chan string, 16), release: make(chan struct{}), streams: map[string]*offered{}, early: map[string]bool{}}
 }
 
 // setHook chooses how later hook/run requests are answered.
@@ -141,6 +143,10 @@ func (h *hostSide) notify(s *session, m *message) {
 	if ch, ok := h.cancels[key]; ok {
 		close(ch)
 		delete(h.cancels, key)
+	} else {
+		// The request's handler may not have started holding it yet:
+		// notifications are handled inline, requests on goroutines.
+		h.early[key] = true
 	}
 	h.mu.Unlock()
 }
@@ -150,7 +156,12 @@ func (h *hostSide) hold(ctx context.Context, m *message) *wireError {
 	ch := make(chan struct{})
 	key := string(bytes.TrimSpace(m.ID))
 	h.mu.Lock()
-	h.cancels[key] = ch
+	if h.early[key] {
+		delete(h.early, key)
+		close(ch)
+	} else {
+		h.cancels[key] = ch
+	}
 	h.mu.Unlock()
 	select {
 	case h.held <- key:
