@@ -63,7 +63,7 @@ var configChecks = []Check{
 var endChecks = []Check{
 	{
 		ID: "cancel/run", Section: "§8", Level: Must,
-		Title: "a cancelled run is answered (-32006 or its result) within 5s and the plugin stays usable",
+		Title: "a cancelled run, kept busy by a hook/run the runner holds, is answered (-32006 or its result) within 5s and the plugin stays usable",
 		run:   checkCancel,
 	},
 	{
@@ -497,9 +497,14 @@ func checkCancel(c *checkCtx) error {
 		return err
 	}
 	defer release()
-	id, ch, err := s.start(method, params)
+	s.host.setHook(hookBlock)
+	id, ch, early, err := c.startBusy(s, method, params)
 	if err != nil {
 		return err
+	}
+	if early != nil {
+		c.tr.notef("the run was answered before it could be cancelled: cancellation was not exercised")
+		return c.ping(s, fmt.Sprintf("after %s", method))
 	}
 	if err := s.notify(protocol.MethodCancelRequest, protocol.CancelParams{ID: id}); err != nil {
 		return err

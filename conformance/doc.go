@@ -18,6 +18,13 @@
 // through [Config.Configs]; without it, a component whose prepare with {}
 // fails is skipped by the checks that must run it.
 //
-// A [Report] prints as a table, JSON or JUnit XML. cmd/plugin-conformance
-// is the command-line front end.
+// Host mode checks a host instead: [RunHost] runs the host command once per
+// host check ([HostCatalogue]) in a fresh directory holding a scripted
+// plugin (the runner's own binary, started with [ScriptedPluginArg]; a
+// program embedding the runner calls [MaybeServeScriptedPlugin] first) and
+// a template, then judges the lines each scripted plugin process received
+// and sent, its end of input and the signals it got.
+//
+// A [Report] prints as a table grouped by SPEC.md section, JSON or JUnit
+// XML. cmd/plugin-conformance is the command-line front end.
 package conformance

@@ -16,12 +16,16 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/packer-stdio/packer/internal/commwire"
+	"github.com/packer-stdio/packer/pluginkit/localcomm"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -77,7 +81,9 @@ type fixture struct {
 	shuttingDown atomic.Bool
 	exitOnce     sync.Once
 
+	serial    sync.Mutex // held by every builder/run in mode serial-handlers
 	mu        sync.Mutex
+	comm      commwire.Communicator // offered as c1 while hook/run is in flight
 	next      int
 	instances map[string]fixtureInstance
 	artifacts map[string]bool
@@ -104,10 +110,20 @@ func runFixture(mode string) {
 	f.out = &fixtureWriter{w: os.Stdout, mode: mode}
 	var in io.Reader = os.Stdin
 	switch mode {
-	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected":
+	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered":
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
+	if mode != "dies-on-sigterm" {
+		// SIGTERM is like end of input (SPEC §9.3).
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		go func() {
+			<-sig
+			f.logger.Printf("SIGTERM: exiting")
+			f.exitOnce.Do(func() { close(f.exit) })
+		}()
+	}
 	if mode == "talks-before-initialize" {
 		f.out.writeRaw(`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"fixture: starting"}}` + "\n")
 	}
@@ -246,6 +262,12 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		if bytes.HasSuffix(line, []byte("\r\n")) {
 			return []byte("{broken\n")
 		}
+	case "cancel-with-id-answered":
+		var m map[string]json.RawMessage
+		if json.Unmarshal(line, &m) == nil && string(m["method"]) == `"$/cancelRequest"` && m["id"] != nil {
+			f.out.writeRaw(`{"jsonrpc":"2.0","id":` + string(m["id"]) + `,"result":null}` + "\n")
+			return nil
+		}
 	}
 	return line
 }
@@ -276,13 +298,19 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	if req.Method != protocol.MethodInitialize && !f.initialized.Load() && f.mode != "no-init-guard" {
 		return nil, protocol.ErrNotInitialized
 	}
-	if f.shuttingDown.Load() && f.mode != "serves-after-shutdown" {
+	if f.mode == "initialize-after-shutdown-invalid" && req.Method == protocol.MethodInitialize && f.initialized.Load() {
+		return nil, protocol.ErrInvalidRequest.WithMessage("already initialized")
+	}
+	if f.shuttingDown.Load() && (f.mode != "serves-after-shutdown" || req.Method == protocol.MethodInitialize) {
 		return nil, protocol.ErrShuttingDown
 	}
 	switch req.Method {
 	case protocol.MethodInitialize:
 		return f.initialize(req)
 	case protocol.MethodShutdown:
+		if p := bytes.TrimSpace(req.Params); len(p) > 0 && string(p) != "{}" && f.mode != "lenient-shutdown" {
+			return nil, protocol.ErrInvalidParams.WithMessage("shutdown takes no params")
+		}
 		f.shuttingDown.Store(true)
 		if f.mode != "shutdown-waits-eof" {
 			delay := 100 * time.Millisecond
@@ -295,9 +323,16 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 	case protocol.MethodPrepare:
 		return f.prepare(req)
 	case protocol.MethodBuilderRun:
+		if f.mode == "serial-handlers" {
+			f.serial.Lock()
+			defer f.serial.Unlock()
+		}
 		var p protocol.InstanceParams
 		if err := req.DecodeParams(&p); err != nil {
 			return nil, err
+		}
+		if p.Instance == "" && f.mode != "lookups-first" {
+			return nil, protocol.ErrInvalidParams.WithMessage("instance must not be empty")
 		}
 		inst, err := f.instance(p.Instance, protocol.TypeBuilder)
 		if err != nil {
@@ -330,6 +365,9 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 		if err := req.DecodeParams(&p); err != nil {
 			return nil, err
 		}
+		if p.Artifact == "" && f.mode != "lookups-first" {
+			return nil, protocol.ErrInvalidParams.WithMessage("artifact must not be empty")
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if !f.artifacts[p.Artifact] {
@@ -337,6 +375,20 @@ func (f *fixture) Handle(ctx context.Context, req *protocol.Request) (any, error
 		}
 		delete(f.artifacts, p.Artifact)
 		return nil, nil
+	}
+	switch req.Method {
+	case protocol.MethodCommStart, protocol.MethodCommUpload, protocol.MethodCommDownload, protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
+		if f.mode == "comm-no-dirs" && (req.Method == protocol.MethodCommUploadDir || req.Method == protocol.MethodCommDownloadDir) {
+			return nil, protocol.ErrUnsupported.WithMessage("this communicator moves no directories")
+		}
+		return commwire.Serve(ctx, req, func(h string) (commwire.Communicator, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if h != "c1" || f.comm == nil {
+				return nil, protocol.ErrUnknownHandle.WithMessage("no communicator %q", h)
+			}
+			return f.comm, nil
+		})
 	}
 	if f.mode == "unknown-method-internal" {
 		return nil, errors.New("no such method")
@@ -359,6 +411,24 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 	if f.initialized.Load() && f.mode != "reinitialize" {
 		return nil, protocol.ErrInvalidRequest.WithMessage("already initialized")
 	}
+	if f.mode != "lookups-first" {
+		var shape struct {
+			Limits struct {
+				MaxMessageSize *int64 `json:"max_message_size"`
+			} `json:"limits"`
+			Capabilities struct {
+				Ask      *bool `json:"ask"`
+				Progress *bool `json:"progress"`
+			} `json:"capabilities"`
+		}
+		json.Unmarshal(req.Params, &shape)
+		if m := shape.Limits.MaxMessageSize; m == nil || *m < protocol.MinMaxMessageSize {
+			return nil, protocol.ErrInvalidParams.WithMessage("limits.max_message_size missing or too small")
+		}
+		if shape.Capabilities.Ask == nil || shape.Capabilities.Progress == nil {
+			return nil, protocol.ErrInvalidParams.WithMessage("capabilities.ask and capabilities.progress are required")
+		}
+	}
 	version := 0
 	for _, v := range p.ProtocolVersions {
 		for _, s := range protocol.SupportedVersions {
@@ -368,6 +438,11 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 		}
 	}
 	if version == 0 {
+		if f.mode == "talks-after-failed-initialize" {
+			time.AfterFunc(50*time.Millisecond, func() {
+				f.out.writeRaw(`{"jsonrpc":"2.0","method":"ui/error","params":{"message":"fixture: no common version"}}` + "\n")
+			})
+		}
 		if f.mode != "any-version" || len(p.ProtocolVersions) == 0 {
 			return nil, protocol.ErrUnsupportedVersion.WithData(protocol.UnsupportedVersionData{Supported: protocol.SupportedVersions})
 		}
@@ -392,6 +467,18 @@ func (f *fixture) prepare(req *protocol.Request) (any, error) {
 		}
 	} else if err := req.DecodeParams(&p); err != nil {
 		return nil, err
+	}
+	if f.mode != "lookups-first" {
+		switch p.Type {
+		case protocol.TypeBuilder, protocol.TypeProvisioner, protocol.TypePostProcessor:
+		default:
+			return nil, protocol.ErrInvalidParams.WithMessage("type %q", p.Type)
+		}
+		for i, c := range p.Configs {
+			if len(c) == 0 || c[0] != '{' {
+				return nil, protocol.ErrInvalidParams.WithMessage("configs[%d] is not an object", i)
+			}
+		}
 	}
 	found := false
 	for _, c := range f.components() {
@@ -463,8 +550,29 @@ func (f *fixture) build(ctx context.Context, conn *protocol.Conn, inst fixtureIn
 	if f.mode == "stdout-garbage" {
 		f.out.writeRaw("fixture: a stray print on stdout\n")
 	}
-	if err := conn.Call(ctx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
+	hookCtx := ctx
+	if f.mode == "ignores-cancel" {
+		hookCtx = context.WithoutCancel(ctx)
+	}
+	// The builder's machine is a temporary directory, reached through a
+	// local communicator offered as c1 while hook/run is in flight.
+	machine, err := os.MkdirTemp("", "fixture-machine-")
+	if err != nil {
 		return nil, err
+	}
+	defer os.RemoveAll(machine)
+	f.mu.Lock()
+	f.comm = localcomm.New(machine)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.comm = nil
+		f.mu.Unlock()
+	}()
+	if err := conn.Call(hookCtx, protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: "c1", Data: map[string]any{"ID": "fixture"}}, nil); err != nil {
+		if !errors.Is(err, protocol.ErrUnsupported) || f.mode == "hook-unsupported-fails" {
+			return nil, err
+		}
 	}
 	wait := 100 * time.Millisecond
 	if d, err := time.ParseDuration(inst.cfg.Wait); err == nil {
@@ -472,9 +580,6 @@ func (f *fixture) build(ctx context.Context, conn *protocol.Conn, inst fixtureIn
 	}
 	select {
 	case <-ctx.Done():
-		if f.mode == "ignores-cancel" {
-			<-make(chan struct{})
-		}
 		return nil, ctx.Err()
 	case <-time.After(wait):
 	}

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/packer-stdio/packer/protocol"
@@ -26,7 +28,8 @@ const askAnswer = "conformance"
 //     (they are in the transcript) and otherwise ignored;
 //   - ui/ask is answered with "conformance";
 //   - hook/run is answered with null at once: no provisioner runs, and the
-//     builder's communicator is not called;
+//     builder's communicator is not called (a check may instead answer
+//     -32011, or hold it until the plugin cancels it, see hookMode);
 //   - communicator/* on a handle the runner minted for provisioner/provision
 //     is served by a local communicator rooted in a temporary directory:
 //     start runs the command with `sh -c` in that directory, upload and
@@ -42,10 +45,63 @@ type hostSide struct {
 	mu    sync.Mutex
 	next  int
 	comms map[string]bool
+	hook  hookMode
+	// hookCalled is closed when the first hook/run arrives.
+	hookCalled chan struct{}
+	hookOnce   sync.Once
+	// cancels holds, for each plugin request the runner is holding, a
+	// channel closed when the plugin cancels it.
+	cancels map[string]chan struct{}
+	// early holds the ids of requests cancelled before they were held.
+	early map[string]bool
+	// held receives the id of every hook/run the runner starts holding.
+	held chan string
+	// release, when closed, answers every held hook/run with null.
+	release chan struct{}
+
+	// streams the runner offers the plugin in its own requests.
+	streams map[string]*offered
+	// commErr is what exerciseComm found, "" when all went well; commRan
+	// says it ran.
+	commErr string
+	commRan bool
 }
 
+// offered is a stream the runner offers: a source the plugin reads, or a
+// sink it writes and closes.
+type offered struct {
+	src    io.Reader
+	sink   *bytes.Buffer
+	closed bool
+}
+
+// hookMode says how the runner answers hook/run.
+type hookMode int
+
+const (
+	// hookNull answers null at once: no provisioner runs.
+	hookNull hookMode = iota
+	// hookUnsupported answers -32011, as a host that runs no hooks does.
+	hookUnsupported
+	// hookBlock holds hook/run until the plugin cancels it (then -32006)
+	// or the check ends: it keeps a builder's run busy.
+	hookBlock
+	// hookComm uses the communicator the builder offers in hook/run, as a
+	// provisioner would through the host (see exerciseComm), then answers
+	// null, or -32603 saying what went wrong.
+	hookComm
+)
+
 func newHostSide(dir string) *hostSide {
-	return &hostSide{dir: dir, comms: map[string]bool{}}
+	return &hostSide{dir: dir, comms: map[string]bool{}, hookCalled: make(chan struct{}), cancels: map[string]chan struct{}{},
+		held: make(chan string, 16), release: make(chan struct{}), streams: map[string]*offered{}, early: map[string]bool{}}
+}
+
+// setHook chooses how later hook/run requests are answered.
+func (h *hostSide) setHook(m hookMode) {
+	h.mu.Lock()
+	h.hook = m
+	h.mu.Unlock()
 }
 
 // mintComm mints a communicator handle for one provisioner/provision call.
@@ -72,7 +128,54 @@ func (h *hostSide) validComm(c string) bool {
 
 // notify handles a notification from the plugin. Everything worth keeping
 // is already in the transcript.
-func (h *hostSide) notify(s *session, m *message) {}
+func (h *hostSide) notify(s *session, m *message) {
+	if m.method != protocol.MethodCancelRequest {
+		return
+	}
+	var p struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(m.Params, &p) != nil {
+		return
+	}
+	key := string(bytes.TrimSpace(p.ID))
+	h.mu.Lock()
+	if ch, ok := h.cancels[key]; ok {
+		close(ch)
+		delete(h.cancels, key)
+	} else {
+		// The request's handler may not have started holding it yet:
+		// notifications are handled inline, requests on goroutines.
+		h.early[key] = true
+	}
+	h.mu.Unlock()
+}
+
+// hold blocks a plugin request until the plugin cancels it or ctx ends.
+func (h *hostSide) hold(ctx context.Context, m *message) *wireError {
+	ch := make(chan struct{})
+	key := string(bytes.TrimSpace(m.ID))
+	h.mu.Lock()
+	if h.early[key] {
+		delete(h.early, key)
+		close(ch)
+	} else {
+		h.cancels[key] = ch
+	}
+	h.mu.Unlock()
+	select {
+	case h.held <- key:
+	default:
+	}
+	select {
+	case <-h.release:
+		return nil
+	case <-ch:
+		return errorOf(protocol.CodeCancelled, "request cancelled")
+	case <-ctx.Done():
+		return errorOf(protocol.CodeInternalError, "the check ended")
+	}
+}
 
 func errorOf(code int64, format string, args ...any) *wireError {
 	return &wireError{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -106,9 +209,33 @@ func (h *hostSide) handle(s *session, m *message) (any, *wireError) {
 		if e := decodeStrict(m.Params, &p); e != nil {
 			return nil, e
 		}
+		h.mu.Lock()
+		mode := h.hook
+		h.mu.Unlock()
+		h.hookOnce.Do(func() { close(h.hookCalled) })
+		switch mode {
+		case hookUnsupported:
+			return nil, errorOf(protocol.CodeUnsupported, "unsupported: this host runs no hooks")
+		case hookBlock:
+			return nil, h.hold(ctx, m)
+		case hookComm:
+			if p.Communicator == "" {
+				return nil, nil
+			}
+			err := h.exerciseComm(ctx, s, p.Communicator)
+			h.mu.Lock()
+			h.commRan = true
+			if err != nil {
+				h.commErr = err.Error()
+			}
+			h.mu.Unlock()
+			if err != nil {
+				return nil, errorOf(protocol.CodeInternalError, "conformance runner: %v", err)
+			}
+		}
 		return nil, nil
 	case protocol.MethodStreamRead, protocol.MethodStreamWrite, protocol.MethodStreamClose:
-		return nil, errorOf(protocol.CodeUnknownHandle, "unknown handle: the conformance runner offers no streams")
+		return h.serveStream(m)
 	case protocol.MethodCommStart:
 		var p protocol.CommStartParams
 		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
@@ -299,4 +426,131 @@ func (w *remoteWriter) Close() error {
 		return fmt.Errorf("stream/close %s: error %d: %s", w.handle, e.Code, e.Message)
 	}
 	return nil
+}
+
+// offer registers a stream for one request; it returns the handle.
+func (h *hostSide) offer(o *offered) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	handle := "s" + strconv.Itoa(h.next)
+	h.streams[handle] = o
+	return handle
+}
+
+func (h *hostSide) withdraw(handle string) {
+	h.mu.Lock()
+	delete(h.streams, handle)
+	h.mu.Unlock()
+}
+
+// serveStream serves stream/* on the streams the runner offered.
+func (h *hostSide) serveStream(m *message) (any, *wireError) {
+	var p struct {
+		Stream string `json:"stream"`
+		Max    int    `json:"max"`
+		Data   []byte `json:"data"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil {
+		return nil, errorOf(protocol.CodeInvalidParams, "invalid params: %v", err)
+	}
+	h.mu.Lock()
+	o := h.streams[p.Stream]
+	h.mu.Unlock()
+	if o == nil {
+		return nil, errorOf(protocol.CodeUnknownHandle, "unknown handle: no stream %q", p.Stream)
+	}
+	switch m.method {
+	case protocol.MethodStreamRead:
+		if o.src == nil {
+			return nil, errorOf(protocol.CodeInvalidParams, "invalid params: stream %q is a sink", p.Stream)
+		}
+		if p.Max <= 0 || p.Max > protocol.MaxChunkSize {
+			p.Max = protocol.MaxChunkSize
+		}
+		buf := make([]byte, p.Max)
+		n, err := io.ReadFull(o.src, buf)
+		return protocol.StreamReadResult{Data: buf[:n], EOF: err != nil}, nil
+	case protocol.MethodStreamWrite:
+		if o.sink == nil || o.closed {
+			return nil, errorOf(protocol.CodeInvalidParams, "invalid params: stream %q is not an open sink", p.Stream)
+		}
+		o.sink.Write(p.Data)
+		return nil, nil
+	default:
+		o.closed = true
+		return nil, nil
+	}
+}
+
+// exerciseComm calls every communicator method on the builder's
+// communicator handle, the way the host relays a provisioner's calls
+// (SPEC §7.3, §7.4, §7.7), and checks what comes back.
+func (h *hostSide) exerciseComm(ctx context.Context, s *session, comm string) error {
+	call := func(method string, params any, streams ...string) (*message, error) {
+		defer func() {
+			for _, st := range streams {
+				h.withdraw(st)
+			}
+		}()
+		m, err := s.call(ctx, method, params)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		if m.wireErr() != nil {
+			return nil, fmt.Errorf("%s answered %s", method, m.describe())
+		}
+		return m, nil
+	}
+	out := &offered{sink: &bytes.Buffer{}}
+	so := h.offer(out)
+	m, err := call(protocol.MethodCommStart, protocol.CommStartParams{Communicator: comm, Command: "echo conformance", Stdout: so}, so)
+	if err != nil {
+		return err
+	}
+	var st protocol.CommStartResult
+	if json.Unmarshal(m.Result, &st) != nil || st.ExitStatus != 0 || out.sink.String() != "conformance\n" {
+		return fmt.Errorf("communicator/start of `echo conformance`: %s, stdout %q", m.describe(), out.sink.String())
+	}
+	const content = "uploaded by plugin-conformance\n"
+	src := h.offer(&offered{src: strings.NewReader(content)})
+	if _, err := call(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: "conformance-file.txt", Source: src, Mode: 0o644, Size: int64(len(content))}, src); err != nil {
+		return err
+	}
+	back := &offered{sink: &bytes.Buffer{}}
+	sk := h.offer(back)
+	if _, err := call(protocol.MethodCommDownload, protocol.CommDownloadParams{Communicator: comm, Path: "conformance-file.txt", Sink: sk}, sk); err != nil {
+		return err
+	}
+	if back.sink.String() != content {
+		return fmt.Errorf("communicator/download of the uploaded file returned %q, want %q", back.sink.String(), content)
+	}
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "sub/dir.txt", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(content))
+	tw.Close()
+	src = h.offer(&offered{src: &tarball})
+	if _, err := call(protocol.MethodCommUploadDir, protocol.CommUploadDirParams{Communicator: comm, Path: "conformance-tree", Source: src}, src); err != nil {
+		return err
+	}
+	arch := &offered{sink: &bytes.Buffer{}}
+	sk = h.offer(arch)
+	if _, err := call(protocol.MethodCommDownloadDir, protocol.CommDownloadDirParams{Communicator: comm, Path: "conformance-tree", Sink: sk}, sk); err != nil {
+		return err
+	}
+	tr := tar.NewReader(arch.sink)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return fmt.Errorf("communicator/downloadDir of the uploaded tree: no sub/dir.txt in the archive (%v)", err)
+		}
+		if strings.TrimPrefix(hdr.Name, "./") == "sub/dir.txt" {
+			b, _ := io.ReadAll(tr)
+			if string(b) != content {
+				return fmt.Errorf("communicator/downloadDir: sub/dir.txt holds %q, want %q", b, content)
+			}
+			return nil
+		}
+	}
 }

@@ -2,7 +2,10 @@
 
 package conformance
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 // setProcessGroup does nothing where there are no process groups.
 func setProcessGroup(cmd *exec.Cmd) {}
@@ -11,5 +14,22 @@ func setProcessGroup(cmd *exec.Cmd) {}
 func killGroup(cmd *exec.Cmd) {
 	if cmd.Process != nil {
 		cmd.Process.Kill()
+	}
+}
+
+// alive reports whether process pid still exists.
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	p.Release()
+	return true
+}
+
+// killPID kills process pid.
+func killPID(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		p.Kill()
 	}
 }

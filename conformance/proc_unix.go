@@ -19,3 +19,12 @@ func killGroup(cmd *exec.Cmd) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// alive reports whether process pid still exists.
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// killPID sends SIGKILL to process pid and its process group.
+func killPID(pid int) {
+	syscall.Kill(-pid, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+}

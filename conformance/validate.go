@@ -145,6 +145,61 @@ func (v *validator) checkMessage(m *message, sent map[string]string) error {
 	return v.validate(meth.ParamsFile(), params)
 }
 
+// checkHostMessage validates a message a host sent to a plugin: the
+// envelope, the direction of a method, its params, and the result of an
+// answer to one of the plugin's requests (sent maps their ids to methods).
+func (v *validator) checkHostMessage(m *message, sent map[string]string) error {
+	switch {
+	case m.isResponse():
+		if err := v.validate(schema.EnvelopeResponse, m.Raw); err != nil {
+			return err
+		}
+		method, ok := sent[m.idKey()]
+		if !ok {
+			return fmt.Errorf("an answer to id %s, which the plugin never sent", m.idKey())
+		}
+		if e := m.wireErr(); e != nil {
+			if d, ok := schema.LookupErrorData(e.Code); ok {
+				if e.Data == nil {
+					return fmt.Errorf("error %d to %s has no data; SPEC requires %s", e.Code, method, d.File())
+				}
+				return v.validate(d.File(), e.Data)
+			}
+			return nil
+		}
+		meth, ok := schema.Lookup(method)
+		if !ok || meth.ResultFile() == "" {
+			return nil
+		}
+		return v.validate(meth.ResultFile(), m.Result)
+	case m.isRequest():
+		if err := v.validate(schema.EnvelopeRequest, m.Raw); err != nil {
+			return err
+		}
+	default:
+		if err := v.validate(schema.EnvelopeNotification, m.Raw); err != nil {
+			return err
+		}
+	}
+	meth, ok := schema.Lookup(m.method)
+	if !ok {
+		return fmt.Errorf("host sent %q, which is not a method of the protocol", m.method)
+	}
+	if meth.Direction == schema.PluginToHost {
+		return fmt.Errorf("host sent %s, which only a plugin may send", m.method)
+	}
+	if meth.Notification != !m.isRequest() {
+		if meth.Notification {
+			return fmt.Errorf("host sent %s as a request; it is a notification", m.method)
+		}
+		return fmt.Errorf("host sent %s as a notification; it is a request", m.method)
+	}
+	if meth.ParamsFile() == "" {
+		return nil
+	}
+	return v.validate(meth.ParamsFile(), paramsOrEmpty(m))
+}
+
 // compileConfigSchema compiles a component's config_schema as a draft
 // 2020-12 JSON Schema, which also checks it against the meta-schema.
 func compileConfigSchema(name string, raw json.RawMessage) error {

@@ -295,7 +295,7 @@ func TestBadCallbacks(t *testing.T) {
 	want := strings.Join([]string{
 		strconv.Itoa(protocol.CodeMethodNotFound), // nope/nothing
 		strconv.Itoa(protocol.CodeInvalidParams),  // ui/ask with an unknown member
-		strconv.Itoa(protocol.CodeInvalidParams),  // ui/say with a number for a string
+		strconv.Itoa(protocol.CodeMethodNotFound), // ui/say sent with an id: a notification method (SPEC §1.2)
 		strconv.Itoa(protocol.CodeInvalidParams),  // hook/run with a number for a string
 		strconv.Itoa(protocol.CodeUnknownHandle),  // communicator/upload on a handle never minted
 	}, ",")

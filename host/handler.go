@@ -91,7 +91,14 @@ func (p *Plugin) runHook(ctx context.Context, req *protocol.Request) error {
 	if m.Data == nil {
 		m.Data = map[string]any{}
 	}
-	return callbackError(ctx, p.opts.Hook.Run(ctx, m.Name, comm, m.Data))
+	err = callbackError(ctx, p.opts.Hook.Run(ctx, m.Name, comm, m.Data))
+	if errors.Is(err, protocol.ErrUnsupported) {
+		// -32011 to hook/run means "this host runs no hooks", and the
+		// builder carries on (SPEC §7.3): a hook that ran and failed with
+		// -32011 (a provisioner that found no communicator) is a failure.
+		return protocol.ErrComponentFailed.WithMessage("%v", err)
+	}
+	return err
 }
 
 // callbackError turns the error of a host-side callback into the answer the

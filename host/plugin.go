@@ -623,7 +623,7 @@ func (p *Plugin) shutdown() error {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		done <- p.conn.Call(context.Background(), protocol.MethodShutdown, struct{}{}, nil)
+		done <- p.conn.Call(context.Background(), protocol.MethodShutdown, nil, nil) // no params member (SPEC §9.1)
 	}()
 	t := time.NewTimer(p.opts.ShutdownGrace)
 	defer t.Stop()

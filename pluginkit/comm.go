@@ -2,6 +2,7 @@ package pluginkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/packer-stdio/packer/internal/commwire"
@@ -14,7 +15,10 @@ type hook struct{ s *session }
 var _ Hook = hook{}
 
 // Run calls hook/run. A non-nil comm gets a communicator handle that the
-// host may use in communicator/* calls until hook/run is answered.
+// host may use in communicator/* calls until hook/run is answered. A host
+// that runs no hooks answers [protocol.ErrUnsupported]; Run then returns
+// nil, as if the hook had nothing to do. Any other error keeps its protocol
+// code, so the builder's answer carries it (SPEC §7.3).
 func (h hook) Run(ctx context.Context, name string, comm Communicator, data map[string]any) error {
 	s := h.s
 	var handle string
@@ -33,6 +37,12 @@ func (h hook) Run(ctx context.Context, name string, comm Communicator, data map[
 		data = map[string]any{}
 	}
 	err := s.conn.Call(ctx, protocol.MethodHookRun, protocol.HookRunParams{Name: name, Communicator: handle, Data: data}, nil)
+	if errors.Is(err, protocol.ErrUnsupported) {
+		// A host without hooks: nothing runs here, and the build goes on
+		// (SPEC §7.3).
+		s.logger.Printf("hook %s: the host runs no hooks: %v", name, err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("hook %s: %w", name, err)
 	}

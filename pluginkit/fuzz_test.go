@@ -41,7 +41,7 @@ func (p *fuzzProvisioner) Provision(context.Context, pluginkit.Ui, pluginkit.Com
 }
 
 const (
-	fuzzInit     = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocol_versions":[1],"host":{"name":"fuzz"},"limits":{"max_message_size":4194304},"capabilities":{}}}`
+	fuzzInit     = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocol_versions":[1],"host":{"name":"fuzz","version":"0"},"limits":{"max_message_size":4194304},"capabilities":{"ask":false,"progress":false}}}`
 	fuzzSentinel = `{"jsonrpc":"2.0","id":"fuzz-sentinel","method":"fuzz/sentinel","params":{}}`
 )
 

@@ -282,10 +282,11 @@ func TestProvisionUsesHostCommunicator(t *testing.T) {
 		t.Errorf("ui events (-want +got):\n%s", diff)
 	}
 
-	// Without a communicator, the provisioner's calls fail with ErrUnsupported.
+	// Without a communicator, the provisioner's calls fail with
+	// ErrUnsupported, and its answer keeps that code (SPEC §7.3).
 	err = h.conn.Call(context.Background(), protocol.MethodProvision, protocol.ProvisionParams{Instance: inst, Data: map[string]any{}}, nil)
-	if !errors.Is(err, protocol.ErrComponentFailed) {
-		t.Errorf("provision without communicator: got %v, want ErrComponentFailed", err)
+	if !errors.Is(err, protocol.ErrUnsupported) {
+		t.Errorf("provision without communicator: got %v, want ErrUnsupported", err)
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()

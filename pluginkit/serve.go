@@ -2,13 +2,16 @@ package pluginkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -82,7 +85,19 @@ func (s *Server) Serve() {
 		os.Exit(1)
 	}
 	logger := log.New(os.Stderr, "pluginkit: ", 0)
-	err = s.ServeConn(context.Background(), os.Stdin, out, closers{os.Stdin, out}, logger)
+	// SIGTERM is the host's third step in stopping a plugin (SPEC §9.3):
+	// treat it like end of input. SIGINT belongs to the host, which stops
+	// work with $/cancelRequest; a plugin started in the host's process
+	// group must not die of the user's Ctrl-C before the host has cleaned
+	// up.
+	signal.Ignore(os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err = s.ServeConn(ctx, os.Stdin, out, closers{os.Stdin, out}, logger)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		logger.Printf("SIGTERM: in-flight work cancelled; exiting")
+		os.Exit(0)
+	}
 	if err != nil {
 		logger.Printf("%v", err)
 		os.Exit(1)

@@ -271,18 +271,24 @@ func (s *session) Handle(ctx context.Context, req *protocol.Request) (any, error
 		s.logger.Printf("ignoring notification %s", req.Method)
 		return nil, nil
 	}
-	if req.Method == protocol.MethodInitialize {
-		return s.initialize(req)
-	}
 	s.mu.Lock()
 	switch {
+	case s.shuttingDown:
+		// After shutdown every request, initialize included, is refused
+		// with the same code (SPEC §9.1).
+		s.mu.Unlock()
+		return nil, protocol.ErrShuttingDown.WithMessage("%s after shutdown", req.Method)
+	case req.Method == protocol.MethodInitialize:
+		s.mu.Unlock()
+		return s.initialize(req)
 	case !s.initialized:
 		s.mu.Unlock()
 		return nil, protocol.ErrNotInitialized.WithMessage("%s before initialize", req.Method)
-	case s.shuttingDown:
-		s.mu.Unlock()
-		return nil, protocol.ErrShuttingDown.WithMessage("%s after shutdown", req.Method)
 	case req.Method == protocol.MethodShutdown:
+		if err := shutdownParams(req); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 		s.shuttingDown = true
 		s.mu.Unlock()
 		s.stop()
@@ -324,7 +330,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 		return nil, protocol.ErrInvalidRequest.WithMessage("initialize was already called on this connection")
 	}
 	var p protocol.InitializeParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	version := 0
@@ -339,9 +345,6 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 		return nil, protocol.ErrUnsupportedVersion.
 			WithMessage("host offers %v, plugin speaks %v", p.ProtocolVersions, protocol.SupportedVersions).
 			WithData(protocol.UnsupportedVersionData{Supported: protocol.SupportedVersions})
-	}
-	if m := p.Limits.MaxMessageSize; m != 0 && m < protocol.MinMaxMessageSize {
-		return nil, protocol.ErrInvalidParams.WithMessage("initialize: limits.max_message_size %d is below the minimum %d", m, protocol.MinMaxMessageSize)
 	}
 	s.initialized = true
 	s.hostCaps = p.Capabilities
@@ -358,7 +361,7 @@ func (s *session) initialize(req *protocol.Request) (any, error) {
 
 func (s *session) prepare(req *protocol.Request) (any, error) {
 	var p protocol.PrepareParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	reg, err := s.srv.lookup(p.Type, p.Name)
@@ -466,15 +469,23 @@ func componentError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", protocol.ErrCancelled.WithMessage("%v", err), context.Canceled)
 	}
-	if pe, ok := err.(*protocol.Error); ok {
-		return pe
+	// A protocol error anywhere in the chain (a hook or a communicator
+	// call the host answered with an error) keeps its code, message and
+	// data (SPEC §7.3); a code of 0 is no protocol code.
+	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code != 0 && pe.Code != protocol.CodeComponentFailed {
+		if pe == err {
+			return pe
+		}
+		// The message says the whole chain: where the component was and
+		// what the peer answered.
+		return &protocol.Error{Code: pe.Code, Message: err.Error(), Data: pe.Data}
 	}
 	return protocol.ErrComponentFailed.WithMessage("%v", err)
 }
 
 func (s *session) builderRun(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.InstanceParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypeBuilder)
@@ -498,7 +509,7 @@ func (s *session) builderRun(ctx context.Context, req *protocol.Request) (any, e
 
 func (s *session) provision(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.ProvisionParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypeProvisioner)
@@ -518,7 +529,7 @@ func (s *session) provision(ctx context.Context, req *protocol.Request) (any, er
 
 func (s *session) postProcess(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.PostProcessParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	v, err := s.instance(p.Instance, protocol.TypePostProcessor)
@@ -542,7 +553,7 @@ func (s *session) postProcess(ctx context.Context, req *protocol.Request) (any, 
 
 func (s *session) destroyArtifact(ctx context.Context, req *protocol.Request) (any, error) {
 	var p protocol.ArtifactDestroyParams
-	if err := req.DecodeParams(&p); err != nil {
+	if err := decodeParams(req, &p); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

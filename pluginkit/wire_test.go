@@ -254,7 +254,7 @@ func TestWire(t *testing.T) {
 		}},
 		{name: "unknown component", init: true, steps: []step{
 			{req("1", "component/prepare", `{"type":"builder","name":"nope","configs":[]}`), []string{errAns("1", protocol.CodeUnknownComponent, "")}},
-			{req("2", "component/prepare", `{"type":"hook","name":"test","configs":[]}`), []string{errAns("2", protocol.CodeUnknownComponent, "")}},
+			{req("2", "component/prepare", `{"type":"hook","name":"test","configs":[]}`), []string{errAns("2", protocol.CodeInvalidParams, "")}}, // the shape comes first: "hook" is not a type
 		}},
 		{name: "unknown or mistyped instance", init: true, steps: []step{
 			{req("1", "builder/run", `{"instance":"i9"}`), []string{errAns("1", protocol.CodeUnknownHandle, "")}},
@@ -296,11 +296,31 @@ func TestWire(t *testing.T) {
 			{req("7", "builder/run", `{"instance":"i1"}`), []string{`{"jsonrpc":"2.0","method":"ui/say","params":{"message":"waiting"}}`}},
 			{`{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":7}}`, []string{errAns("7", protocol.CodeCancelled, "")}},
 		}},
+		{name: "params shape before lookups", init: true, steps: []step{
+			{req("1", "component/prepare", `{"type":"builder","name":"nope","configs":[1]}`), []string{errAns("1", protocol.CodeInvalidParams, "")}},
+			{req("2", "component/prepare", `{"type":"communicator","name":"nope","configs":[]}`), []string{errAns("2", protocol.CodeInvalidParams, "")}},
+			{req("3", "builder/run", `{}`), []string{errAns("3", protocol.CodeInvalidParams, "")}},
+			{req("4", "artifact/destroy", `{"artifact":""}`), []string{errAns("4", protocol.CodeInvalidParams, "")}},
+			{req("5", "postprocessor/postprocess", `{"instance":"i9","artifact":{"builder_id":"b","id":"x","string":"s"}}`), []string{errAns("5", protocol.CodeInvalidParams, "")}},
+		}},
+		{name: "initialize params shape before version", steps: []step{
+			{req("1", "initialize", `{"protocol_versions":[9],"host":{"name":"packer","version":"t"},"limits":{"max_message_size":10},"capabilities":{"ask":true,"progress":true}}`), []string{errAns("1", protocol.CodeInvalidParams, "")}},
+			{req("2", "initialize", `{"protocol_versions":[1],"host":{"name":"packer","version":"t"},"limits":{"max_message_size":4194304},"capabilities":{"ask":true}}`), []string{errAns("2", protocol.CodeInvalidParams, "")}},
+		}},
+		{name: "notification methods sent with an id", init: true, steps: []step{
+			{req("1", "$/cancelRequest", `{"id":5}`), []string{errAns("1", protocol.CodeMethodNotFound, "")}},
+			{req("2", "ui/say", `{"message":"hi"}`), []string{errAns("2", protocol.CodeMethodNotFound, "")}},
+		}},
+		{name: "shutdown params", init: true, steps: []step{
+			{req("1", "shutdown", `[]`), []string{errAns("1", protocol.CodeInvalidParams, "")}},
+			{req("2", "shutdown", `{"now":true}`), []string{errAns("2", protocol.CodeInvalidParams, "")}},
+			{`{"jsonrpc":"2.0","id":3,"method":"shutdown"}`, []string{resAns("3", "null")}},
+		}},
 		{name: "shutdown then more requests", init: true, steps: []step{
 			{req("1", "shutdown", "{}"), []string{resAns("1", "null")}},
 			{req("2", "component/prepare", prepBuilder), []string{errAns("2", protocol.CodeShuttingDown, "")}},
 			{req("3", "shutdown", "{}"), []string{errAns("3", protocol.CodeShuttingDown, "")}},
-			{req("4", "initialize", "{}"), []string{errAns("4", protocol.CodeInvalidRequest, "")}},
+			{req("4", "initialize", "{}"), []string{errAns("4", protocol.CodeShuttingDown, "")}}, // after shutdown, initialize too
 		}},
 	}
 	for _, tc := range tests {

@@ -333,11 +333,14 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 	if r.Params != nil {
 		req.Params = *r.Params
 	}
+	if !r.Notif && IsNotificationMethod(r.Method) {
+		// A notification method sent as a request is not acted upon
+		// (SPEC §1.2).
+		c.reply(ctx, r.ID, nil, ErrMethodNotFound.WithMessage("%s is a notification: send it without an id", r.Method), nil)
+		return
+	}
 	if r.Method == MethodCancelRequest {
 		c.cancelInflight(req)
-		if !r.Notif {
-			c.reply(ctx, r.ID, nil, nil, nil)
-		}
 		return
 	}
 	if r.Notif && isFlowMethod(r.Method) && c.flowOn() {
@@ -345,6 +348,10 @@ func (h rpcHandler) Handle(ctx context.Context, rc *jsonrpc2.Conn, r *jsonrpc2.R
 		return
 	}
 	if r.Notif {
+		if !IsNotificationMethod(r.Method) {
+			c.logger.Printf("ignoring %s sent as a notification: it is a request method", r.Method)
+			return
+		}
 		if _, err := c.dispatch(ctx, req); err != nil {
 			c.logger.Printf("notification %s: %v", r.Method, err)
 		}

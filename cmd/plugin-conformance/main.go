@@ -4,6 +4,10 @@
 //
 //	plugin-conformance [flags] ./packer-builder-foo [args...]
 //	plugin-conformance [flags] -- packer plugin packer-builder-file
+//	plugin-conformance host [flags] -- packer build {template}
+//
+// The host form plays scripted plugins and checks a host instead (see
+// [conformance.RunHost] for the placeholders).
 //
 // Exit status: 0 when every MUST check passes, 1 when one fails (or a check
 // listed in -expect-fail passes), 2 on a usage error.
@@ -25,6 +29,7 @@ import (
 )
 
 func main() {
+	conformance.MaybeServeScriptedPlugin()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -52,20 +57,41 @@ func (c configFlags) Set(v string) error {
 
 const usageText = `usage: plugin-conformance [flags] PLUGIN [ARGS...]
        plugin-conformance [flags] -- COMMAND [ARGS...]
+       plugin-conformance host [flags] -- HOST-COMMAND [ARGS...]
 
 Runs the plugin protocol conformance checks against a plugin binary, each
 against a fresh process, and reports which SPEC.md rules it breaks.
+
+With "host", the runner plays scripted plugins and checks a host: each check
+runs HOST-COMMAND once in a fresh directory that holds the scripted plugin
+(packer-builder-conformance, packer-provisioner-conformance and
+packer-post-processor-conformance) and template.json, a build of builder
+"conformance" with provisioner "conformance". These placeholders in
+HOST-COMMAND's arguments are replaced: {plugin} (the scripted plugin
+binary), {dir} (the directory), {template} (the template) and {config} (the
+builder's configuration, JSON text). For example:
+
+    plugin-conformance host -- packer build template.json
+    plugin-conformance host -- python3 pyhost.py --builder conformance --config {config} {plugin}
 
 Flags:
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
+	hostMode := len(args) > 0 && args[0] == "host"
+	if hostMode {
+		args = args[1:]
+	}
 	fs := flag.NewFlagSet("plugin-conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "write the report as JSON on stdout")
 	junit := fs.String("junit", "", "also write a JUnit XML report to `FILE`")
 	runRE := fs.String("run", "", "run only the checks whose id matches `REGEXP`")
-	timeout := fs.Duration("timeout", conformance.DefaultTimeout, "time limit of each check")
+	defTimeout := conformance.DefaultTimeout
+	if hostMode {
+		defTimeout = conformance.DefaultHostTimeout
+	}
+	timeout := fs.Duration("timeout", defTimeout, "time limit of each check")
 	expect := fs.String("expect-fail", "", "`FILE` listing check ids expected to fail, one per line (# comments)")
 	verbose := fs.Bool("v", false, "print transcripts of passing checks too")
 	list := fs.Bool("list", false, "list the checks and exit")
@@ -82,10 +108,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *list {
-		for _, c := range conformance.Catalogue() {
+		cat := conformance.Catalogue()
+		if hostMode {
+			cat = conformance.HostCatalogue()
+		}
+		for _, c := range cat {
 			fmt.Fprintf(stdout, "%-34s %-6s %-5s %s\n", c.ID, c.Level, c.Section, c.Title)
 		}
 		return 0
+	}
+	if fs.NArg() == 0 && hostMode {
+		fmt.Fprintln(stderr, "plugin-conformance: no host command given")
+		fs.Usage()
+		return 2
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "plugin-conformance: no plugin command given")
@@ -116,7 +151,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := conformance.Run(ctx, cfg)
+	var rep *conformance.Report
+	var err error
+	if hostMode {
+		rep, err = conformance.RunHost(ctx, conformance.HostConfig{Command: cfg.Command, Run: cfg.Run, Timeout: cfg.Timeout, ExpectFail: cfg.ExpectFail})
+	} else {
+		rep, err = conformance.Run(ctx, cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "plugin-conformance: %v\n", err)
 		return 2

@@ -143,13 +143,25 @@ class Plugin:
         and keeps waiting CANCEL_GRACE for the answer (SPEC §8)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         cancelled = False
-        while not p.done.wait(0.05):
-            if cancel is not None and cancel.is_set() and not cancelled:
+        interrupted = False
+        while True:
+            try:
+                if p.done.wait(0.05):
+                    break
+            except KeyboardInterrupt:
+                # Ctrl-C: the host abandons the call, so it cancels it and waits for the answer (SPEC §8).
+                say("interrupted: cancelling %s (id %d)" % (p.method, cid))
+                interrupted = True
+            if (interrupted or (cancel is not None and cancel.is_set())) and not cancelled:
                 cancelled = True
                 self.notify("$/cancelRequest", {"id": cid})
                 deadline = time.monotonic() + CANCEL_GRACE
             if deadline is not None and time.monotonic() > deadline:
                 raise Surprise("%s: no answer to %s (id %d) in time" % (self.label, p.method, cid))
+        if interrupted:
+            with self.lock:
+                self.pending.pop(cid, None)
+            raise Surprise("interrupted; %s (id %d) answered after its cancellation" % (p.method, cid))
         with self.lock:
             self.pending.pop(cid, None)
         if p.error is not None:
@@ -268,6 +280,9 @@ class Plugin:
     def _serve(self, rid, method, params, cancel):
         handler = self.handlers.get(method)
         try:
+            if handler is None and method.startswith(("communicator/", "stream/")):
+                # No communicator or stream handle is valid on this connection now (SPEC §7.6).
+                raise RPCError(UNKNOWN_HANDLE, "unknown handle: %s" % dumps(params))
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, "method not found: %s" % method)
             answer = {"jsonrpc": "2.0", "id": rid, "result": handler(params, cancel)}

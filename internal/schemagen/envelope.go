@@ -15,7 +15,7 @@ type obj = map[string]any
 func envelopeDefs() obj {
 	return obj{
 		"id": obj{
-			"description": "A request id: a string, or an integer from 0 to 2^63-1. Answers echo it with the same JSON type.",
+			"description": "A request id: a string, or an integer from 0 to 2^63-1 written in digits only (SPEC.md §4.1 also refuses -0, 1.0 and 1e3, which this schema cannot tell from 0, 1 and 1000). Answers echo it with the same JSON type and value.",
 			"oneOf": []any{
 				obj{"type": "string"},
 				obj{"type": "integer", "minimum": 0, "maximum": 9223372036854775807},

@@ -1,0 +1,157 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/packer-stdio/packer/conformance"
+)
+
+func skipHostModeOn(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("host mode needs Unix: the scripted plugin is a shell script")
+	}
+}
+
+// TestHostFixtures proves that every host check can fail: each broken
+// fixture host fails exactly its check, and the baseline fails none. The
+// escalation check takes three graces (6 s) by design, so it runs only for
+// the baseline and the fixture that breaks it.
+func TestHostFixtures(t *testing.T) {
+	skipHostModeOn(t)
+	const concurrent = 8
+	const slow = "host/escalation"
+	var quick []string
+	for _, c := range conformance.HostCatalogue() {
+		if c.ID != slow {
+			quick = append(quick, regexp.QuoteMeta(c.ID))
+		}
+	}
+	allButSlow := regexp.MustCompile(`^(?:` + strings.Join(quick, "|") + `)$`)
+	cmd := fixtureCommand(t)
+	reports := make([]*conformance.Report, len(hostFixtureCases))
+	errs := make([]error, len(hostFixtureCases))
+	sem := make(chan struct{}, concurrent)
+	var wg sync.WaitGroup
+	for i, tc := range hostFixtureCases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg := conformance.HostConfig{
+				Command: append(cmd, "{plugin}"),
+				Env:     []string{fixtureHostEnv + "=" + tc.mode},
+			}
+			if tc.mode != "baseline" && tc.breaks != slow {
+				cfg.Run = allButSlow
+			}
+			reports[i], errs[i] = conformance.RunHost(context.Background(), cfg)
+		}()
+	}
+	wg.Wait()
+	for i, tc := range hostFixtureCases {
+		t.Run(tc.mode, func(t *testing.T) {
+			rep, err := reports[i], errs[i]
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, r := range rep.Results {
+				if r.Status != conformance.Pass {
+					failed = append(failed, r.ID)
+				}
+			}
+			var want []string
+			if tc.breaks != "" {
+				want = []string{tc.breaks}
+			}
+			if diff := cmp.Diff(want, failed); diff != "" {
+				var buf bytes.Buffer
+				rep.WriteTable(&buf, false)
+				t.Errorf("mode %s (%s): failed checks mismatch (-want +got):\n%s\n%s", tc.mode, tc.reason, diff, buf.String())
+			}
+		})
+	}
+}
+
+// TestEveryHostCheckHasAFixture: a host check that no fixture host makes
+// fail is not done.
+func TestEveryHostCheckHasAFixture(t *testing.T) {
+	broken := map[string]bool{}
+	for _, tc := range hostFixtureCases {
+		if broken[tc.breaks] && tc.breaks != "" {
+			t.Errorf("two fixture hosts break %s", tc.breaks)
+		}
+		broken[tc.breaks] = true
+	}
+	idPattern := regexp.MustCompile(`^host/[a-z0-9-]+$`)
+	for _, c := range conformance.HostCatalogue() {
+		if !idPattern.MatchString(c.ID) {
+			t.Errorf("host check id %q is not host/rule", c.ID)
+		}
+		if !broken[c.ID] {
+			t.Errorf("host check %s has no fixture host that makes it fail", c.ID)
+		}
+	}
+}
+
+// TestHostPacker runs host mode against packer itself, as CI does.
+func TestHostPacker(t *testing.T) {
+	skipHostModeOn(t)
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds packer")
+	}
+	bin := filepath.Join(t.TempDir(), "packer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/packer").CombinedOutput(); err != nil {
+		t.Fatalf("go build packer: %v\n%s", err, out)
+	}
+	requireHostPasses(t, conformance.HostConfig{Command: []string{bin, "build", "{template}"}})
+}
+
+// TestHostPython runs host mode against the Python host of examples/python,
+// which was written from SPEC.md alone.
+func TestHostPython(t *testing.T) {
+	skipHostModeOn(t)
+	t.Parallel()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	pyhost, err := filepath.Abs("../examples/python/pyhost.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireHostPasses(t, conformance.HostConfig{Command: []string{py, pyhost, "--builder", "conformance", "--provisioner", "conformance", "--config", "{config}", "{plugin}"}})
+}
+
+func requireHostPasses(t *testing.T, cfg conformance.HostConfig) {
+	t.Helper()
+	rep, err := conformance.RunHost(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != len(conformance.HostCatalogue()) {
+		t.Errorf("ran %d host checks, the catalogue has %d", len(rep.Results), len(conformance.HostCatalogue()))
+	}
+	for _, r := range rep.Results {
+		if r.Status != conformance.Pass {
+			var b strings.Builder
+			for _, e := range r.Transcript {
+				b.WriteString("    " + e.String() + "\n")
+			}
+			t.Errorf("%s: %s: %s\n%s", r.ID, r.Status, r.Reason, b.String())
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package conformance_test
+
+// The fixture host: with CONFORMANCE_FIXTURE_HOST set to a mode, the test
+// binary is a small host that runs a build with the plugin named by its
+// last argument. Mode "baseline" follows SPEC.md; every other mode breaks
+// exactly one rule, and TestHostFixtures asserts that host mode reports
+// exactly the check for that rule as failed.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+const fixtureHostEnv = "CONFORMANCE_FIXTURE_HOST"
+
+// hostFixtureCases pairs each fixture host mode with the one host check it
+// must fail.
+var hostFixtureCases = []struct {
+	mode   string
+	breaks string
+	reason string
+}{
+	{mode: "baseline"},
+	{mode: "no-cookie", breaks: "host/launch-cookie"},
+	{mode: "prepare-first", breaks: "host/initialize-first", reason: "sends component/prepare before initialize"},
+	{mode: "initialize-no-v1", breaks: "host/initialize-params", reason: "offers only protocol version 2"},
+	{mode: "run-extra-member", breaks: "host/messages-valid", reason: `builder/run with "verbose": true`},
+	{mode: "ignores-ask", breaks: "host/callbacks-answered", reason: "never answers ui/ask"},
+	{mode: "shutdown-with-params", breaks: "host/shutdown", reason: "sends shutdown with params {}"},
+	{mode: "no-cancel-on-interrupt", breaks: "host/cancel-on-abandon", reason: "shuts down on SIGINT without cancelling the run"},
+	{mode: "no-sigterm", breaks: "host/escalation", reason: "goes from closing stdin straight to SIGKILL"},
+	{mode: "ignores-limit", breaks: "host/max-message-size", reason: "sends a 1.1 MiB component/prepare to a plugin that accepts 1 MiB"},
+}
+
+// fixtureHost is a host that speaks raw lines.
+type fixtureHost struct {
+	mode  string
+	stdin io.WriteCloser
+	wmu   sync.Mutex
+
+	mu      sync.Mutex
+	next    int
+	waiting map[string]chan map[string]json.RawMessage
+}
+
+func runFixtureHost(mode string) {
+	plugin := os.Args[len(os.Args)-1]
+	cmd := exec.Command(plugin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, protocol.EnvMagicCookie+"=") {
+			env = append(env, kv)
+		}
+	}
+	if mode != "no-cookie" {
+		env = append(env, protocol.EnvMagicCookie+"="+protocol.MagicCookieValue)
+	}
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "fixture host:", err)
+		os.Exit(1)
+	}
+	h := &fixtureHost{mode: mode, stdin: stdin, waiting: map[string]chan map[string]json.RawMessage{}}
+	go h.read(stdout)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+
+	if mode == "prepare-first" {
+		h.call(protocol.MethodPrepare, prepareParams(), time.Second)
+	}
+	caps := map[string]any{"ask": true, "progress": true}
+	versions := []int{1}
+	if mode == "initialize-no-v1" {
+		versions = []int{2}
+	}
+	init := h.call(protocol.MethodInitialize, map[string]any{
+		"protocol_versions": versions,
+		"host":              map[string]any{"name": "fixture-host", "version": "1"},
+		"limits":            map[string]any{"max_message_size": protocol.DefaultMaxMessageSize},
+		"capabilities":      caps,
+	}, 10*time.Second)
+	var res protocol.InitializeResult
+	json.Unmarshal(init["result"], &res)
+	limit := res.Limits.MaxMessageSize
+	if res.Limits.MaxMessageSize < protocol.DefaultMaxMessageSize {
+		// A configuration bigger than the plugin accepts: a host checks
+		// before it sends (§3.2).
+		big := prepareParams()
+		big["configs"] = []any{map[string]any{"padding": strings.Repeat("x", int(limit)+64<<10)}}
+		b, _ := json.Marshal(big)
+		if int64(len(b)) > limit && mode != "ignores-limit" {
+			fmt.Fprintf(os.Stderr, "fixture host: component/prepare of %d bytes exceeds the plugin's limit\n", len(b))
+		} else {
+			h.call(protocol.MethodPrepare, big, 5*time.Second)
+		}
+	}
+	prep := h.call(protocol.MethodPrepare, prepareParams(), 5*time.Second)
+	var pr protocol.PrepareResult
+	json.Unmarshal(prep["result"], &pr)
+	runParams := map[string]any{"instance": pr.Instance}
+	if mode == "run-extra-member" {
+		runParams["verbose"] = true
+	}
+	id, ch := h.start(protocol.MethodBuilderRun, runParams)
+	select {
+	case <-ch:
+	case <-interrupt:
+		if mode != "no-cancel-on-interrupt" {
+			h.send(map[string]any{"jsonrpc": "2.0", "method": protocol.MethodCancelRequest, "params": map[string]any{"id": id}})
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	case <-time.After(20 * time.Second):
+	}
+	// Shutdown and escalation (§9.3).
+	shutdown := map[string]any{"jsonrpc": "2.0", "method": protocol.MethodShutdown}
+	if mode == "shutdown-with-params" {
+		shutdown["params"] = map[string]any{}
+	}
+	_, ch = h.startRaw(shutdown)
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+	}
+	stdin.Close()
+	select {
+	case <-exited:
+		os.Exit(0)
+	case <-time.After(2 * time.Second):
+	}
+	if mode != "no-sigterm" {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+			os.Exit(0)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	os.Exit(0)
+}
+
+func prepareParams() map[string]any {
+	return map[string]any{"type": "builder", "name": "conformance", "configs": []any{map[string]any{}}}
+}
+
+func (h *fixtureHost) send(v any) {
+	b, _ := json.Marshal(v)
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.stdin.Write(append(b, '\n'))
+}
+
+func (h *fixtureHost) startRaw(m map[string]any) (int, chan map[string]json.RawMessage) {
+	h.mu.Lock()
+	h.next++
+	id := h.next
+	ch := make(chan map[string]json.RawMessage, 1)
+	h.waiting[strconv.Itoa(id)] = ch
+	h.mu.Unlock()
+	m["id"] = id
+	h.send(m)
+	return id, ch
+}
+
+func (h *fixtureHost) start(method string, params any) (int, chan map[string]json.RawMessage) {
+	return h.startRaw(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+}
+
+func (h *fixtureHost) call(method string, params any, d time.Duration) map[string]json.RawMessage {
+	_, ch := h.start(method, params)
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// read sorts the plugin's lines: answers to their callers, callbacks
+// answered, notifications ignored.
+func (h *fixtureHost) read(r io.Reader) {
+	br := bufio.NewReaderSize(r, 8<<20)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(line, &m) != nil {
+			continue
+		}
+		var method string
+		json.Unmarshal(m["method"], &method)
+		id, hasID := m["id"]
+		switch {
+		case method == "":
+			h.mu.Lock()
+			ch := h.waiting[string(id)]
+			delete(h.waiting, string(id))
+			h.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		case hasID:
+			go h.callback(id, method)
+		}
+	}
+}
+
+func (h *fixtureHost) callback(id json.RawMessage, method string) {
+	answer := map[string]any{"jsonrpc": "2.0", "id": id}
+	switch {
+	case method == protocol.MethodUIAsk:
+		if h.mode == "ignores-ask" {
+			return
+		}
+		answer["result"] = map[string]any{"answer": "y"}
+	case method == protocol.MethodHookRun:
+		answer["result"] = nil
+	case strings.HasPrefix(method, "communicator/") || strings.HasPrefix(method, "stream/"):
+		answer["error"] = map[string]any{"code": protocol.CodeUnknownHandle, "message": "unknown handle"}
+	default:
+		answer["error"] = map[string]any{"code": protocol.CodeMethodNotFound, "message": "method not found: " + method}
+	}
+	h.send(answer)
+}

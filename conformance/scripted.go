@@ -1,0 +1,308 @@
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/packer-stdio/packer/protocol"
+)
+
+// ScriptedPluginArg is the first argument with which the runner's own
+// binary runs as a scripted plugin, in host mode (see [RunHost]). A program
+// that embeds the runner calls [MaybeServeScriptedPlugin] first thing in
+// main (and in TestMain).
+const ScriptedPluginArg = "__conformance-scripted-plugin"
+
+// scenario is what a scripted plugin does; the runner writes it to
+// scenario.json in the check's directory.
+type scenario struct {
+	// Run says how builder/run behaves: "build" calls back (ui/say,
+	// ui/ask, communicator/start on an unknown handle, an unknown method,
+	// hook/run) and returns an artifact; "block" waits until the run is
+	// cancelled.
+	Run string `json:"run"`
+	// Stuck: the plugin never answers shutdown and ignores end of input
+	// and SIGTERM.
+	Stuck bool `json:"stuck,omitempty"`
+	// MaxMessageSize is the limit the plugin declares.
+	MaxMessageSize int64 `json:"max_message_size"`
+	// HookPadding, when not zero, is the length of a string the builder
+	// puts in hook/run's data: the host must not forward it to a
+	// provisioner whose limit it exceeds (§3.2).
+	HookPadding int `json:"hook_padding,omitempty"`
+}
+
+// event is one line of a scripted plugin's log, events-PID.jsonl.
+type event struct {
+	Time time.Time `json:"time"`
+	PID  int       `json:"pid"`
+	// Kind: start, recv, send, eof, signal, exit.
+	Kind string `json:"kind"`
+	// Cookie is the magic cookie variable as the plugin found it (start).
+	Cookie *string `json:"cookie,omitempty"`
+	// Line is a line received or sent, cut to maxEventLine bytes; Size is
+	// its full length.
+	Line string `json:"line,omitempty"`
+	Size int    `json:"size,omitempty"`
+	// Signal names a signal received.
+	Signal string `json:"signal,omitempty"`
+}
+
+const maxEventLine = 64 << 10
+
+// callbackWait is how long the scripted plugin waits for the answer to one
+// of its callbacks before it goes on without it.
+const callbackWait = 3 * time.Second
+
+// MaybeServeScriptedPlugin runs the process as a scripted plugin and exits
+// when its arguments say so (os.Args[1] is [ScriptedPluginArg], os.Args[2]
+// the check's directory); otherwise it returns at once.
+func MaybeServeScriptedPlugin() {
+	if len(os.Args) < 3 || os.Args[1] != ScriptedPluginArg {
+		return
+	}
+	os.Exit(serveScripted(os.Args[2], os.Stdin, os.Stdout))
+}
+
+// scripted is a plugin process that follows a scenario and logs every line.
+type scripted struct {
+	sc  scenario
+	out io.Writer
+	log *os.File
+
+	wmu  sync.Mutex // one stdout write at a time
+	lmu  sync.Mutex // one log write at a time
+	next int64
+
+	mu       sync.Mutex
+	waiting  map[string]chan map[string]json.RawMessage // answers to our requests, by id
+	cancel   map[string]chan struct{}                   // in-flight host requests, by id
+	hostAsks bool
+}
+
+func serveScripted(dir string, in io.Reader, out io.Writer) int {
+	var sc scenario
+	if b, err := os.ReadFile(filepath.Join(dir, "scenario.json")); err != nil || json.Unmarshal(b, &sc) != nil {
+		fmt.Fprintf(os.Stderr, "scripted plugin: no scenario in %s: %v\n", dir, err)
+		return 3
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("events-%d.jsonl", os.Getpid())), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "scripted plugin: %v\n", err)
+		return 3
+	}
+	p := &scripted{sc: sc, out: out, log: logf, waiting: map[string]chan map[string]json.RawMessage{}, cancel: map[string]chan struct{}{}}
+	cookie, ok := os.LookupEnv(protocol.EnvMagicCookie)
+	var cp *string
+	if ok {
+		cp = &cookie
+	}
+	p.record(event{Kind: "start", Cookie: cp})
+	if !ok || cookie != protocol.MagicCookieValue {
+		// A real plugin exits here (§2.2); the scripted one serves anyway,
+		// so that only host/launch-cookie reports the mistake.
+		fmt.Fprintln(os.Stderr, "scripted plugin: started without the magic cookie; serving anyway")
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	stop := make(chan struct{})
+	var once sync.Once
+	go func() {
+		for s := range sig {
+			p.record(event{Kind: "signal", Signal: s.String()})
+			if s == syscall.SIGTERM && !sc.Stuck {
+				once.Do(func() { close(stop) })
+			}
+		}
+	}()
+	go func() {
+		br := bufio.NewReaderSize(in, 1<<20)
+		for {
+			line, size, err := readLine(br)
+			if size > 0 || len(line) > 0 {
+				p.record(event{Kind: "recv", Line: string(cut(line)), Size: size})
+				if size == len(line) {
+					p.handle(line)
+				}
+			}
+			if err != nil {
+				p.record(event{Kind: "eof"})
+				if !sc.Stuck {
+					once.Do(func() { close(stop) })
+				}
+				return
+			}
+		}
+	}()
+	<-stop
+	p.record(event{Kind: "exit"})
+	return 0
+}
+
+func cut(b []byte) []byte {
+	if len(b) > maxEventLine {
+		return b[:maxEventLine]
+	}
+	return b
+}
+
+func (p *scripted) record(e event) {
+	e.Time = time.Now().UTC()
+	e.PID = os.Getpid()
+	b, _ := json.Marshal(e)
+	p.lmu.Lock()
+	p.log.Write(append(b, '\n'))
+	p.lmu.Unlock()
+}
+
+func (p *scripted) send(v any) {
+	b, _ := json.Marshal(v)
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	// Logged before it is written, so that it comes before its answer.
+	p.record(event{Kind: "send", Line: string(cut(b)), Size: len(b)})
+	p.out.Write(append(b, '\n'))
+}
+
+func (p *scripted) answer(id json.RawMessage, result any, werr *wireError) {
+	if werr != nil {
+		p.send(response{JSONRPC: "2.0", ID: id, Error: werr})
+		return
+	}
+	if result == nil {
+		result = nullResult{}
+	}
+	p.send(response{JSONRPC: "2.0", ID: id, Result: result})
+}
+
+// call sends a request to the host and waits up to callbackWait for its
+// answer (host/callbacks-answered reports a missing one).
+func (p *scripted) call(method string, params any) map[string]json.RawMessage {
+	p.mu.Lock()
+	p.next++
+	id := json.RawMessage(strconv.FormatInt(p.next, 10))
+	ch := make(chan map[string]json.RawMessage, 1)
+	p.waiting[string(id)] = ch
+	p.mu.Unlock()
+	p.send(request{JSONRPC: "2.0", ID: id, Method: method, Params: params})
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(callbackWait):
+		return nil
+	}
+}
+
+func (p *scripted) handle(line []byte) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(line, &m) != nil {
+		return
+	}
+	id, hasID := m["id"]
+	var method string
+	json.Unmarshal(m["method"], &method)
+	if method == "" {
+		// An answer to one of our requests.
+		p.mu.Lock()
+		ch := p.waiting[string(bytes.TrimSpace(id))]
+		delete(p.waiting, string(bytes.TrimSpace(id)))
+		p.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+		return
+	}
+	if !hasID {
+		if method == protocol.MethodCancelRequest {
+			var c struct {
+				ID json.RawMessage `json:"id"`
+			}
+			json.Unmarshal(m["params"], &c)
+			p.mu.Lock()
+			if ch := p.cancel[string(bytes.TrimSpace(c.ID))]; ch != nil {
+				close(ch)
+				delete(p.cancel, string(bytes.TrimSpace(c.ID)))
+			}
+			p.mu.Unlock()
+		}
+		return
+	}
+	switch method {
+	case protocol.MethodInitialize:
+		var ip protocol.InitializeParams
+		json.Unmarshal(m["params"], &ip)
+		comp := func(typ string) protocol.Component {
+			return protocol.Component{Type: typ, Name: "conformance", ConfigSchema: json.RawMessage(scriptedSchema)}
+		}
+		p.answer(id, protocol.InitializeResult{
+			ProtocolVersion: 1,
+			Plugin:          protocol.Peer{Name: "plugin-conformance-scripted", Version: "1"},
+			Components:      []protocol.Component{comp(protocol.TypeBuilder), comp(protocol.TypeProvisioner), comp(protocol.TypePostProcessor)},
+			Limits:          protocol.Limits{MaxMessageSize: p.sc.MaxMessageSize},
+			Capabilities:    protocol.PluginCapabilities{Cancel: true},
+		}, nil)
+		p.mu.Lock()
+		p.hostAsks = ip.Capabilities.Ask
+		p.mu.Unlock()
+	case protocol.MethodPrepare:
+		p.answer(id, protocol.PrepareResult{Instance: "i1", Warnings: []string{}}, nil)
+	case protocol.MethodBuilderRun:
+		go p.builderRun(id)
+	case protocol.MethodProvision:
+		go func() {
+			p.send(request{JSONRPC: "2.0", Method: protocol.MethodUISay, Params: protocol.UIMessageParams{Message: "scripted provisioner"}})
+			p.answer(id, nil, nil)
+		}()
+	case protocol.MethodPostProcess:
+		p.answer(id, protocol.PostProcessResult{Keep: true}, nil)
+	case protocol.MethodArtifactDestroy:
+		p.answer(id, nil, nil)
+	case protocol.MethodShutdown:
+		if !p.sc.Stuck {
+			p.answer(id, nil, nil)
+		}
+	default:
+		p.answer(id, nil, errorOf(protocol.CodeMethodNotFound, "method not found: %s", method))
+	}
+}
+
+func (p *scripted) builderRun(id json.RawMessage) {
+	if p.sc.Run == "block" {
+		ch := make(chan struct{})
+		p.mu.Lock()
+		p.cancel[string(bytes.TrimSpace(id))] = ch
+		p.mu.Unlock()
+		<-ch
+		p.answer(id, nil, errorOf(protocol.CodeCancelled, "request cancelled"))
+		return
+	}
+	p.send(request{JSONRPC: "2.0", Method: protocol.MethodUISay, Params: protocol.UIMessageParams{Message: "scripted builder: running"}})
+	p.mu.Lock()
+	asks := p.hostAsks
+	p.mu.Unlock()
+	if asks {
+		p.call(protocol.MethodUIAsk, protocol.UIAskParams{Query: "conformance: continue? [y/n]"})
+	}
+	p.call(protocol.MethodCommStart, protocol.CommStartParams{Communicator: "c-never-minted", Command: "true"})
+	p.call("conformance/no-such-method", map[string]any{})
+	data := map[string]any{"ID": "conformance"}
+	if p.sc.HookPadding > 0 {
+		data["padding"] = strings.Repeat("x", p.sc.HookPadding)
+	}
+	p.call(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: "", Data: data})
+	p.answer(id, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "packer-stdio.conformance", ID: "scripted", Files: []string{}, String: "scripted artifact"}}, nil)
+}
+
+// scriptedSchema accepts any configuration with the packer_* keys.
+const scriptedSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"packer_build_name":{"type":"string"},"packer_builder_type":{"type":"string"},"packer_debug":{"type":"boolean"},"packer_force":{"type":"boolean"},"packer_on_error":{"type":"string"},"packer_user_variables":{"type":"object"},"packer_sensitive_variables":{"type":"array"},"padding":{"type":"string"}}}`
