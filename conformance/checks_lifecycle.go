@@ -89,7 +89,9 @@ var packerKeys = []string{
 	"packer_on_error", "packer_user_variables", "packer_sensitive_variables",
 }
 
-// hostKeys is the last config object the runner sends, as a host does.
+// hostKeys is the last config object the runner sends, as a host does. It
+// says -force: the runner runs a builder several times, and a builder may
+// rightly refuse to replace its own output without it.
 func hostKeys(comp protocol.Component) json.RawMessage {
 	builderType := "conformance"
 	if comp.Type == protocol.TypeBuilder {
@@ -99,7 +101,7 @@ func hostKeys(comp protocol.Component) json.RawMessage {
 		"packer_build_name":          "conformance",
 		"packer_builder_type":        builderType,
 		"packer_debug":               false,
-		"packer_force":               false,
+		"packer_force":               true,
 		"packer_on_error":            "cleanup",
 		"packer_user_variables":      map[string]string{},
 		"packer_sensitive_variables": []string{},

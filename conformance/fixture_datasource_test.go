@@ -18,7 +18,9 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/protocol"
@@ -61,9 +63,12 @@ func init() {
 			os.Stderr.WriteString("This is a packer plugin (conformance fixture). It is started by packer; do not run it by hand.\n")
 			os.Exit(1)
 		}
-		err := s.ServeConn(context.Background(), os.Stdin, pw, os.Stdin, nil)
+		// SIGTERM ends the session, as pluginkit.Serve makes it (SPEC §9.3).
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := s.ServeConn(ctx, os.Stdin, pw, os.Stdin, nil)
+		stop()
 		pw.Close()
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			os.Exit(1)
 		}
 		os.Exit(0)

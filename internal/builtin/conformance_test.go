@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return map[string]map[string]any{
-			"builder/file":                 {"target": filepath.Join(dir, "file-builder.txt"), "content": "conformance", "packer_force": true}, // the runner builds it several times
+			"builder/file":                 {"target": filepath.Join(dir, "file-builder.txt"), "content": "conformance"},
 			"builder/null":                 {"communicator": "none"},
 			"provisioner/shell-local":      {"inline": []string{"echo shell-local"}},
 			"provisioner/shell":            {"inline": []string{"echo shell"}},
@@ -137,9 +137,9 @@ func TestConformance(t *testing.T) {
 				other := strings.HasPrefix(r.ID, "run/") && r.ID != "run/"+c.Type && r.ID != "run/unknown-handle" ||
 					(r.ID == "hook/unsupported" || r.ID == "concurrency/in-flight") && c.Type != "builder" || // builders only
 					r.ID == "hook/communicator" && r.Status == conformance.Skip // builders that offer a communicator only
-				// cancel/run cancels a builder, provisioner or
-				// post-processor run; a data source has none.
-				other = other || (c.Type == protocol.TypeDatasource && r.ID == "cancel/run")
+				// cancel/run and signal/sigterm interrupt a builder,
+				// provisioner or post-processor run; a data source has none.
+				other = other || (c.Type == protocol.TypeDatasource && (r.ID == "cancel/run" || r.ID == "signal/sigterm"))
 				if r.Failed() || (r.Status == conformance.Skip && !other) {
 					t.Errorf("%s: %s: %s", r.ID, r.Status, r.Reason)
 				}

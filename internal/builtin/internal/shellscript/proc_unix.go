@@ -25,8 +25,10 @@ func killGroup(cmd *exec.Cmd) {
 func killTree(pid int) { syscall.Kill(-pid, syscall.SIGKILL) } //nolint:errcheck // it may be gone
 
 // StopWithParent makes the plugin process stop its scripts when it gets
-// SIGTERM: it kills the process group of every running script, removes
-// the temporary scripts ([Cleanup]) and exits with status 143. The host
+// SIGTERM: it kills the process group of every running script and removes
+// the temporary scripts ([Cleanup]); pluginkit, which takes SIGTERM as the
+// end of the session (SPEC §9.3), then answers what was running and exits
+// 0. The host
 // sends SIGTERM when it stops a plugin that does not answer; packer's
 // builtins also ask for it, instead of SIGKILL, as their parent-death
 // signal (on Linux; see cmd/packer), so that a packer killed with SIGKILL
@@ -38,6 +40,5 @@ func StopWithParent() {
 	go func() {
 		<-ch
 		Cleanup()
-		os.Exit(128 + int(syscall.SIGTERM))
 	}()
 }
