@@ -213,6 +213,7 @@ func runBuild(e *env, args []string) int {
 		Timestamps:      *timestamps,
 		MachineReadable: *machine,
 		Progress:        isTerminal(e.stderr) && !*machine,
+		StdoutTerminal:  stdoutTTY,
 		Mask:            masker.Mask,
 	})
 	defer console.Close()
