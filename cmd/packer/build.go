@@ -245,6 +245,7 @@ func runBuild(e *env, args []string) int {
 		Parallel:   *parallel,
 		PackerKeys: keys,
 		OnError:    *onError,
+		Debug:      *debug,
 		HostInfo:   protocol.Peer{Name: "packer", Version: Version},
 		AskCapable: askIn != nil,
 
