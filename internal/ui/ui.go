@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -230,7 +231,9 @@ func (u *BuildUI) line(w io.Writer, marker, msg string, isErr bool) {
 // the terminal w is. c.mu is held.
 func (c *Console) write(w io.Writer, s string) {
 	if c.bars != nil && (w == c.o.Stderr || (w == c.o.Stdout && c.o.StdoutTerminal)) {
-		w = c.bars
+		if _, err := io.WriteString(c.bars, s); err == nil {
+			return
+		} // the container stopped drawing (the terminal failed): write past it
 	}
 	io.WriteString(w, s) //nolint:errcheck // nowhere to report a console write error
 }
@@ -534,7 +537,7 @@ func (c *Console) startBar(name string, total, current int64) *mpb.Bar {
 	if c.bars == nil {
 		// Auto refresh: the container draws, and prints the lines
 		// written to it, even when Stderr is not a terminal (tests).
-		c.bars = mpb.New(mpb.WithOutput(c.o.Stderr), mpb.WithAutoRefresh(), mpb.WithWidth(100))
+		c.bars = mpb.New(mpb.WithConsoleWriter(terminalWriter{cupwriter.New(c.o.Stderr, false)}), mpb.WithAutoRefresh(), mpb.WithWidth(100))
 	}
 	c.liveBars++
 	speed := decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace) // "12.3 MiB/s"
@@ -553,6 +556,20 @@ func (c *Console) startBar(name string, total, current int64) *mpb.Bar {
 	}
 	bar.SetCurrent(current)
 	return bar
+}
+
+// terminalWriter is mpb's terminal writer with a size for a terminal that
+// has none: a pseudo-terminal whose size was never set (script(1) makes
+// one when its input is not a terminal) says 0x0, and mpb would draw no
+// bar in 0 columns.
+type terminalWriter struct{ *cupwriter.Writer }
+
+func (w terminalWriter) GetTermSize() (width, height int, err error) {
+	width, height, err = w.Writer.GetTermSize()
+	if err != nil || width <= 0 || height <= 0 {
+		return 80, 24, nil
+	}
+	return width, height, nil
 }
 
 // endBar completes bar (removing it from the terminal) or, with abort,
