@@ -540,7 +540,7 @@ func (c *Console) startBar(name string, total, current int64) *mpb.Bar {
 		c.bars = mpb.New(mpb.WithConsoleWriter(terminalWriter{cupwriter.New(c.o.Stderr, false)}), mpb.WithAutoRefresh(), mpb.WithWidth(100))
 	}
 	c.liveBars++
-	speed := decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace) // "12.3 MiB/s"
+	speed := averageSpeed(time.Now())
 	var bar *mpb.Bar
 	if total < 0 {
 		bar = c.bars.New(0, mpb.SpinnerStyle().PositionLeft(), mpb.BarRemoveOnComplete(),
@@ -556,6 +556,19 @@ func (c *Console) startBar(name string, total, current int64) *mpb.Bar {
 	}
 	bar.SetCurrent(current)
 	return bar
+}
+
+// averageSpeed shows the bytes per second since start, as "12.3 MiB/s".
+// Unlike mpb's AverageSpeed it also shows in the last frame of a bar that
+// completed before it was first drawn (a transfer shorter than one redraw).
+func averageSpeed(start time.Time) decor.Decorator {
+	return decor.Any(func(s decor.Statistics) string {
+		secs := time.Since(start).Seconds()
+		if secs <= 0 {
+			return ""
+		}
+		return fmt.Sprintf("% .1f/s", decor.SizeB1024(float64(s.Current)/secs))
+	}, decor.WCSyncSpace)
 }
 
 // terminalWriter is mpb's terminal writer with a size for a terminal that
