@@ -224,6 +224,7 @@ func runBuild(e *env, args []string) int {
 		Timestamps:      *timestamps,
 		MachineReadable: *machine,
 		Progress:        isTerminal(e.stderr) && !*machine,
+		StdoutTerminal:  stdoutTTY,
 		Mask:            masker.Mask,
 	})
 	defer console.Close()
@@ -255,6 +256,7 @@ func runBuild(e *env, args []string) int {
 		Parallel:   *parallel,
 		PackerKeys: keys,
 		OnError:    *onError,
+		Debug:      *debug,
 		HostInfo:   protocol.Peer{Name: "packer", Version: Version},
 		AskCapable: askIn != nil,
 

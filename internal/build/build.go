@@ -113,6 +113,9 @@ type Options struct {
 	// OnError is the -on-error value: cleanup, abort, ask or
 	// run-cleanup-provisioner.
 	OnError string
+	// Debug (-debug) pauses before each provisioner until Enter is
+	// pressed, as Packer does; builders pause between their own steps.
+	Debug bool
 	// HostInfo is sent in every handshake.
 	HostInfo protocol.Peer
 	// AskCapable says whether ui/ask can be answered.
@@ -738,6 +741,16 @@ func (h *provisionHook) Run(ctx context.Context, name string, comm host.Communic
 	h.mu.Unlock()
 	for i, p := range h.provs {
 		spec := h.b.Provisioners[i]
+		if h.r.o.Debug {
+			// As Packer: a question that cannot be answered does not
+			// stop the build; cancellation does.
+			if _, err := h.ui.Ask(ctx, "Pausing before the next provisioner . Press enter to continue."); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				h.r.Logf("build %q: -debug pause: %v", h.b.Name, err)
+			}
+		}
 		if err := h.provision(ctx, spec, p, comm, data); err != nil {
 			h.mu.Lock()
 			if h.failed == nil {

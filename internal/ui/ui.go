@@ -15,7 +15,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cheggaaa/pb/v3"
+	"github.com/vbauerster/cupwriter"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
 	"github.com/packer-stdio/packer/host"
 	"github.com/packer-stdio/packer/protocol"
 )
@@ -34,6 +37,11 @@ type Options struct {
 	MachineReadable bool
 	// Progress shows progress bars on Stderr (a terminal).
 	Progress bool
+	// StdoutTerminal says that Stdout is a terminal too, presumably the
+	// one Stderr is: while bars are shown, lines for Stdout are then
+	// printed above the bars, like those for Stderr, so that they do not
+	// break the bars' redrawing.
+	StdoutTerminal bool
 	// Mask, if not nil, is applied to every string before it is shown.
 	Mask func(string) string
 	// Now is the clock; nil means time.Now.
@@ -46,6 +54,12 @@ type Console struct {
 	o      Options
 	mu     sync.Mutex        // one line at a time
 	colors map[string]string // build name -> its colour, for its whole life
+
+	// The progress bars of every build share one container, which
+	// redraws them at the bottom of Stderr and prints lines above them.
+	// It lives while a bar does. Guarded by mu.
+	bars     *mpb.Progress
+	liveBars int
 
 	// Answers: one goroutine reads Stdin, a line at a time and only when
 	// a question wants one, and hands it to whoever asks next. A
@@ -132,7 +146,7 @@ func (c *Console) Build(name string) *BuildUI {
 	c.mu.Lock()
 	color := c.colorOf(name)
 	c.mu.Unlock()
-	return &BuildUI{c: c, name: name, color: color, bars: map[string]*pb.ProgressBar{}}
+	return &BuildUI{c: c, name: name, color: color, bars: map[string]*mpb.Bar{}}
 }
 
 // Assign gives each build its colour now, in the order given, as Packer
@@ -166,7 +180,7 @@ type BuildUI struct {
 	color string
 
 	barMu      sync.Mutex
-	bars       map[string]*pb.ProgressBar
+	bars       map[string]*mpb.Bar
 	overflowed bool // the line about too many bars was shown
 	closed     bool
 }
@@ -210,7 +224,18 @@ func (u *BuildUI) line(w io.Writer, marker, msg string, isErr bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	io.WriteString(w, b.String()) //nolint:errcheck // nowhere to report a console write error
+	c.write(w, b.String())
+}
+
+// write writes s to w, above the progress bars when they are shown on
+// the terminal w is. c.mu is held.
+func (c *Console) write(w io.Writer, s string) {
+	if c.bars != nil && (w == c.o.Stderr || (w == c.o.Stdout && c.o.StdoutTerminal)) {
+		if _, err := io.WriteString(c.bars, s); err == nil {
+			return
+		} // the container stopped drawing (the terminal failed): write past it
+	}
+	io.WriteString(w, s) //nolint:errcheck // nowhere to report a console write error
 }
 
 // Say shows a prominent line: "==> name: msg".
@@ -277,7 +302,7 @@ func (c *Console) machine(target, typ string, data ...string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	io.WriteString(c.o.Stdout, strings.Join(fields, ",")+"\n") //nolint:errcheck
+	c.write(c.o.Stdout, strings.Join(fields, ",")+"\n")
 }
 
 // escape makes s one field of a machine-readable line, as Packer does:
@@ -443,7 +468,13 @@ var errClosed = protocol.ErrUnsupported.WithMessage("the console is closed")
 const MaxBars = 4
 
 // Progress shows a progress bar per transfer when progress bars are on, at
-// most [MaxBars] at a time per build.
+// most [MaxBars] at a time per build. Each bar starts with the build's
+// name in the build's colour and the transfer's label, and shows the
+// bytes done, the speed (MiB/s) and the time left; a transfer of unknown
+// size (total -1) shows a spinner, the bytes done and the speed. The bars
+// of all builds are drawn together below the other lines, which are
+// printed above them while they live, and each bar is removed from the
+// terminal when its transfer is done.
 func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 	if !u.c.o.Progress {
 		return
@@ -463,15 +494,7 @@ func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 			}
 			return
 		}
-		total := p.Total
-		if total < 0 {
-			total = 0
-		}
-		bar = pb.New64(total).Set(pb.Bytes, true).SetWriter(u.c.o.Stderr)
-		bar.Set("prefix", Neutralize(u.c.o.Mask(u.name+": "+p.Label+" ")))
-		bar.SetCurrent(p.Current)
-		bar.Start()
-		u.bars[p.ID] = bar
+		u.bars[p.ID] = u.c.startBar(u.barName(p.Label), p.Total, p.Current)
 	case protocol.ProgressUpdate:
 		if bar != nil {
 			bar.SetCurrent(p.Current)
@@ -479,20 +502,115 @@ func (u *BuildUI) Progress(p protocol.UIProgressParams) {
 	case protocol.ProgressDone:
 		if bar != nil {
 			bar.SetCurrent(p.Current)
-			bar.Finish()
+			u.c.endBar(bar, false)
 			delete(u.bars, p.ID)
 		}
 	}
 }
 
-// Close finishes any progress bar a plugin left open; no bar starts after
+// barName is what a bar of u's build shows before the bar: the build's
+// name in its colour (as its "==> name:" lines), then the transfer's
+// label, both masked and neutralised.
+func (u *BuildUI) barName(label string) string {
+	label = Neutralize(u.c.o.Mask(label))
+	if u.name == "" {
+		return label
+	}
+	name := Neutralize(u.c.o.Mask(u.name)) + ":"
+	if u.c.o.Color {
+		name = u.color + name + reset
+	}
+	return "    " + name + " " + label
+}
+
+// startBar shows a bar named name for a transfer of total bytes (-1:
+// unknown, shown as a spinner), current of them done, starting the bars'
+// container when it is the first live bar.
+//
+// A bar is made with an unknown total, the known one only shown
+// (SetTotal without completing), so that it is complete, and removed,
+// only when [Console.endBar] says so: a line printed after the last byte
+// and before the end cannot then be left in the container's buffer.
+func (c *Console) startBar(name string, total, current int64) *mpb.Bar {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bars == nil {
+		// Auto refresh: the container draws, and prints the lines
+		// written to it, even when Stderr is not a terminal (tests).
+		c.bars = mpb.New(mpb.WithConsoleWriter(terminalWriter{cupwriter.New(c.o.Stderr, false)}), mpb.WithAutoRefresh(), mpb.WithWidth(100))
+	}
+	c.liveBars++
+	speed := averageSpeed(time.Now())
+	var bar *mpb.Bar
+	if total < 0 {
+		bar = c.bars.New(0, mpb.SpinnerStyle().PositionLeft(), mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.Current(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace), speed))
+	} else {
+		bar = c.bars.New(0, mpb.BarStyle(), mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(
+				decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace), speed,
+				decor.Name(" ETA"), decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace)))
+		bar.SetTotal(total, false)
+	}
+	bar.SetCurrent(current)
+	return bar
+}
+
+// averageSpeed shows the bytes per second since start, as "12.3 MiB/s".
+// Unlike mpb's AverageSpeed it also shows in the last frame of a bar that
+// completed before it was first drawn (a transfer shorter than one redraw).
+func averageSpeed(start time.Time) decor.Decorator {
+	return decor.Any(func(s decor.Statistics) string {
+		secs := time.Since(start).Seconds()
+		if secs <= 0 {
+			return ""
+		}
+		return fmt.Sprintf("% .1f/s", decor.SizeB1024(float64(s.Current)/secs))
+	}, decor.WCSyncSpace)
+}
+
+// terminalWriter is mpb's terminal writer with a size for a terminal that
+// has none: a pseudo-terminal whose size was never set (script(1) makes
+// one when its input is not a terminal) says 0x0, and mpb would draw no
+// bar in 0 columns.
+type terminalWriter struct{ *cupwriter.Writer }
+
+func (w terminalWriter) GetTermSize() (width, height int, err error) {
+	width, height, err = w.Writer.GetTermSize()
+	if err != nil || width <= 0 || height <= 0 {
+		return 80, 24, nil
+	}
+	return width, height, nil
+}
+
+// endBar completes bar (removing it from the terminal) or, with abort,
+// drops it; when it was the last live bar, the container draws for the
+// last time, printing the lines written to it, and stops.
+func (c *Console) endBar(bar *mpb.Bar, abort bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if abort {
+		bar.Abort(true)
+	} else {
+		bar.SetTotal(-1, true) // complete at the bytes done
+	}
+	c.liveBars--
+	if c.liveBars == 0 {
+		c.bars.Wait()
+		c.bars = nil
+	}
+}
+
+// Close removes any progress bar a plugin left open; no bar starts after
 // it.
 func (u *BuildUI) Close() {
 	u.barMu.Lock()
 	defer u.barMu.Unlock()
 	u.closed = true
 	for id, bar := range u.bars {
-		bar.Finish()
+		u.c.endBar(bar, true)
 		delete(u.bars, id)
 	}
 }

@@ -56,6 +56,8 @@ const (
 // ui asks "[c] Clean up and exit, [a] abort without cleanup, or [r] retry
 // step", and "r" runs the failed step again. A question that cannot be
 // asked (the host has no terminal) or is cancelled counts as "clean up".
+// A cancelled run (ctx done) is always cleaned up, whatever OnError says:
+// -on-error is about failures, and Ctrl-C asks packer to stop and tidy up.
 // With cfg.Debug, Run pauses after each step and before each cleanup.
 func Run(ctx context.Context, ui pluginkit.Ui, cfg pluginkit.PackerConfig, steps ...Step) error {
 	var ran []Step
@@ -76,7 +78,7 @@ func Run(ctx context.Context, ui pluginkit.Ui, cfg pluginkit.PackerConfig, steps
 			pause(ctx, ui, "after run of", s.Name)
 		}
 	}
-	if failure != nil && (aborted || cfg.OnError == OnErrorAbort || cfg.OnError == OnErrorRunCleanupProvisioner) {
+	if failure != nil && ctx.Err() == nil && (aborted || cfg.OnError == OnErrorAbort || cfg.OnError == OnErrorRunCleanupProvisioner) {
 		ui.Error(fmt.Sprintf("Build aborted: leaving what %s made for inspection (-on-error=%s); no cleanup ran.", describe(ran), abortFlag(aborted, cfg.OnError)))
 		return failure
 	}

@@ -160,22 +160,26 @@ func TestRun(t *testing.T) {
 // TestRunCancelled: a run cancelled during a step stops there, and the
 // cleanups still run, with a context that is not cancelled.
 func TestRunCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var log []string
-	err := steps.Run(ctx, &ui{}, pluginkit.PackerConfig{},
-		steps.Step{Name: "a", Run: func(context.Context) error { log = append(log, "run a"); return nil },
-			Cleanup: func(c context.Context) error {
-				log = append(log, fmt.Sprintf("clean a (ctx err %v)", c.Err()))
-				return nil
-			}},
-		steps.Step{Name: "b", Run: func(c context.Context) error { cancel(); <-c.Done(); log = append(log, "run b"); return c.Err() }},
-		steps.Step{Name: "c", Run: func(context.Context) error { log = append(log, "run c"); return nil }},
-	)
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Run: %v, want context.Canceled", err)
-	}
-	if diff := cmp.Diff([]string{"run a", "run b", "clean a (ctx err <nil>)"}, log); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	for _, onError := range []string{steps.OnErrorCleanup, steps.OnErrorAbort, steps.OnErrorRunCleanupProvisioner} {
+		t.Run(onError, func(t *testing.T) { // -on-error is about failures: a cancelled run is cleaned up
+			ctx, cancel := context.WithCancel(context.Background())
+			var log []string
+			err := steps.Run(ctx, &ui{}, pluginkit.PackerConfig{OnError: onError},
+				steps.Step{Name: "a", Run: func(context.Context) error { log = append(log, "run a"); return nil },
+					Cleanup: func(c context.Context) error {
+						log = append(log, fmt.Sprintf("clean a (ctx err %v)", c.Err()))
+						return nil
+					}},
+				steps.Step{Name: "b", Run: func(c context.Context) error { cancel(); <-c.Done(); log = append(log, "run b"); return c.Err() }},
+				steps.Step{Name: "c", Run: func(context.Context) error { log = append(log, "run c"); return nil }},
+			)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Run: %v, want context.Canceled", err)
+			}
+			if diff := cmp.Diff([]string{"run a", "run b", "clean a (ctx err <nil>)"}, log); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

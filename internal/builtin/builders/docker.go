@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/packer-stdio/packer/internal/builtin/internal/dockerapi"
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/pluginkit/dockercomm"
+	"github.com/packer-stdio/packer/pluginkit/steps"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -66,7 +68,10 @@ type DockerConfig struct {
 // "packer.docker") or discards it (no artifact). Destroying the artifact
 // removes the image or the file. The container is removed at the end, on
 // failure and on cancellation; with -on-error=abort a failed build leaves
-// it running and says its id (with -on-error=ask the user chooses).
+// it running and says its id (with -on-error=ask the user chooses: clean
+// up, abort or retry the failed step). The work is done in steps
+// (pluginkit/steps): pull image, start container, provision, and commit,
+// export or discard; -debug pauses after each.
 //
 // The hook data (Packer's generated data) is {"ID": container id,
 // "ConnType": "docker", "Host": "", "ContainerDir", "SourceImageSha256",
@@ -232,7 +237,7 @@ func (b *Docker) applyKeys(s *runSpec) pluginkit.ConfigErrors {
 
 // Run runs the container, the provisioning hook, and the commit, export or
 // discard.
-func (b *Docker) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (art pluginkit.Artifact, err error) {
+func (b *Docker) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	c := &b.config
 	cli, err := dockerapi.Dial(ctx)
 	if err != nil {
@@ -240,48 +245,66 @@ func (b *Docker) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) 
 	}
 	defer cli.Close()
 
-	src, err := b.image(ctx, ui, cli)
+	var (
+		src     imageInfo
+		id      string
+		removed bool
+		art     pluginkit.Artifact
+		data    = map[string]any{}
+	)
+	err = steps.Run(ctx, ui, c.PackerConfig,
+		steps.Step{Name: "pull image", Run: func(ctx context.Context) (err error) {
+			src, err = b.image(ctx, ui, cli)
+			return err
+		}},
+		steps.Step{Name: "start container", Run: func(ctx context.Context) (err error) {
+			id, err = b.startContainer(ctx, ui, cli)
+			return err
+		}, Cleanup: func(ctx context.Context) error {
+			if id == "" {
+				return nil
+			}
+			removed = true
+			return removeContainer(ctx, ui, cli, id)
+		}},
+		steps.Step{Name: "provision", Run: func(ctx context.Context) error {
+			maps.Copy(data, map[string]any{
+				"ID":                id,
+				"ConnType":          c.Communicator,
+				"Host":              "",
+				"ContainerDir":      c.ContainerDir,
+				"SourceImageSha256": src.ID,
+				"SourceImageDigest": "",
+				"ImageSha256":       "ERR_IMAGE_SHA256_NOT_FOUND",
+				"PackerRunUUID":     os.Getenv("PACKER_RUN_UUID"),
+			})
+			if len(src.RepoDigests) > 0 {
+				data["SourceImageDigest"] = src.RepoDigests[0]
+			}
+			var comm pluginkit.Communicator
+			if c.Communicator == "docker" {
+				comm = dockercomm.New(cli, id, dockercomm.Options{User: c.ExecUser, FixUploadOwner: b.fixOwn})
+			}
+			return hook.Run(ctx, protocol.HookProvision, comm, data)
+		}},
+		steps.Step{Name: "commit, export or discard", Run: func(ctx context.Context) (err error) {
+			art, err = b.finish(ctx, ui, cli, id, data)
+			return err
+		}},
+	)
+	if err != nil && id != "" && !removed {
+		ui.Error(fmt.Sprintf("The build failed: container %s is left running for inspection; remove it with: docker rm -f %s", id, dockerapi.Short(id)))
+	}
 	if err != nil {
 		return nil, err
 	}
+	return art, nil
+}
 
-	id, err := b.startContainer(ctx, ui, cli)
-	if id != "" {
-		defer func() {
-			if err != nil && ctx.Err() == nil && b.keepOnError(ctx, ui) {
-				ui.Error(fmt.Sprintf("The build failed: container %s is left running for inspection; remove it with: docker rm -f %s", id, dockerapi.Short(id)))
-				return
-			}
-			if rerr := removeContainer(ctx, ui, cli, id); rerr != nil {
-				err = errors.Join(err, rerr)
-			}
-		}()
-	}
-	if err != nil {
-		return nil, err
-	}
-
-	data := map[string]any{
-		"ID":                id,
-		"ConnType":          c.Communicator,
-		"Host":              "",
-		"ContainerDir":      c.ContainerDir,
-		"SourceImageSha256": src.ID,
-		"SourceImageDigest": "",
-		"ImageSha256":       "ERR_IMAGE_SHA256_NOT_FOUND",
-		"PackerRunUUID":     os.Getenv("PACKER_RUN_UUID"),
-	}
-	if len(src.RepoDigests) > 0 {
-		data["SourceImageDigest"] = src.RepoDigests[0]
-	}
-	var comm pluginkit.Communicator
-	if c.Communicator == "docker" {
-		comm = dockercomm.New(cli, id, dockercomm.Options{User: c.ExecUser, FixUploadOwner: b.fixOwn})
-	}
-	if err := hook.Run(ctx, protocol.HookProvision, comm, data); err != nil {
-		return nil, err
-	}
-
+// finish commits, exports or discards the container id and returns the
+// artifact (nil when discarded).
+func (b *Docker) finish(ctx context.Context, ui pluginkit.Ui, cli *client.Client, id string, data map[string]any) (pluginkit.Artifact, error) {
+	c := &b.config
 	switch {
 	case c.Commit:
 		ui.Say("Committing the container")
@@ -469,19 +492,6 @@ func (b *Docker) export(ctx context.Context, ui pluginkit.Ui, cli *client.Client
 		return fmt.Errorf("export to %s: %w", p, err)
 	}
 	return nil
-}
-
-// keepOnError says whether a failed build leaves the container: yes with
-// -on-error=abort; with -on-error=ask, when the user answers "a".
-func (b *Docker) keepOnError(ctx context.Context, ui pluginkit.Ui) bool {
-	switch b.config.OnError {
-	case "abort":
-		return true
-	case "ask":
-		ans, err := ui.Ask(ctx, "The build failed. [c] Clean up (remove the container) or [a] abort, leaving the container for inspection?")
-		return err == nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans)), "a")
-	}
-	return false
 }
 
 // removeContainer force-removes the container and its anonymous volumes

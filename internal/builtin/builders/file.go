@@ -12,6 +12,7 @@ import (
 
 	"github.com/packer-stdio/packer/internal/builtin/internal/output"
 	"github.com/packer-stdio/packer/pluginkit"
+	"github.com/packer-stdio/packer/pluginkit/steps"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -36,7 +37,9 @@ type FileConfig struct {
 // either way. Like Packer's, it then runs the provisioning
 // hook without a communicator (provisioners such as shell-local still run)
 // and, if that fails, removes target unless packer runs with
-// -on-error=abort. Destroying the artifact removes the file.
+// -on-error=abort (or -on-error=ask, answered "a"). Writing and provisioning
+// are steps (pluginkit/steps): -debug pauses after each, -on-error=ask can
+// retry the failed one. Destroying the artifact removes the file.
 //
 // Unlike Packer, which accepts neither source nor content (with a
 // warning), exactly one is required; "content": "" writes an empty file.
@@ -78,32 +81,31 @@ func (b *File) Prepare() ([]string, error) {
 // Run writes target and runs the provisioning hook.
 func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	c := &b.config
-	var src io.Reader
-	mode := fs.FileMode(0o644)
-	if c.Source != "" {
-		f, err := os.Open(c.Source)
-		if err != nil {
-			return nil, fmt.Errorf("opening source: %w", err)
-		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			mode = fi.Mode().Perm()
-		}
-		ui.Say(fmt.Sprintf("Copying %s to %s", c.Source, c.Target))
-		src = f
-	} else {
-		ui.Say(fmt.Sprintf("Writing content to %s", c.Target))
-		src = strings.NewReader(*c.Content)
-	}
-	n, err := writeFile(ctx, c.Target, src, mode, c.Force)
+	wrote, provisioned := false, false
+	err := steps.Run(ctx, ui, c.PackerConfig,
+		steps.Step{Name: "write target", Run: func(ctx context.Context) error {
+			n, err := b.write(ctx, ui)
+			if err != nil {
+				return err
+			}
+			wrote = true
+			ui.Message(fmt.Sprintf("Wrote %d bytes", n))
+			return nil
+		}, Cleanup: func(context.Context) error {
+			if wrote && !provisioned { // a failed build leaves no target
+				os.Remove(c.Target)
+			}
+			return nil
+		}},
+		steps.Step{Name: "provision", Run: func(ctx context.Context) error {
+			if err := hook.Run(ctx, protocol.HookProvision, nil, nil); err != nil {
+				return err
+			}
+			provisioned = true
+			return nil
+		}},
+	)
 	if err != nil {
-		return nil, err
-	}
-	ui.Message(fmt.Sprintf("Wrote %d bytes", n))
-	if err := hook.Run(ctx, protocol.HookProvision, nil, nil); err != nil {
-		if c.OnError != "abort" {
-			os.Remove(c.Target)
-		}
 		return nil, err
 	}
 	target := c.Target
@@ -119,6 +121,27 @@ func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 			return nil
 		},
 	}, nil
+}
+
+// write writes content, or a copy of source, to target and returns how
+// many bytes it wrote.
+func (b *File) write(ctx context.Context, ui pluginkit.Ui) (int64, error) {
+	c := &b.config
+	if c.Source == "" {
+		ui.Say(fmt.Sprintf("Writing content to %s", c.Target))
+		return writeFile(ctx, c.Target, strings.NewReader(*c.Content), 0o644, c.Force)
+	}
+	f, err := os.Open(c.Source)
+	if err != nil {
+		return 0, fmt.Errorf("opening source: %w", err)
+	}
+	defer f.Close()
+	mode := fs.FileMode(0o644)
+	if fi, err := f.Stat(); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	ui.Say(fmt.Sprintf("Copying %s to %s", c.Source, c.Target))
+	return writeFile(ctx, c.Target, f, mode, c.Force)
 }
 
 // writeFile writes r to path through a temporary file in the same

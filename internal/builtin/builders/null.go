@@ -9,6 +9,7 @@ import (
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/pluginkit/localcomm"
 	"github.com/packer-stdio/packer/pluginkit/sshcomm"
+	"github.com/packer-stdio/packer/pluginkit/steps"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -103,32 +104,44 @@ func (b *Null) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 		"PackerRunUUID": os.Getenv("PACKER_RUN_UUID"),
 	}
 	var comm pluginkit.Communicator
-	if c.Communicator == CommunicatorSSH {
-		cfg, err := c.Options.Config(ui.Say)
-		if err != nil {
-			return nil, err
+	var sc *sshcomm.Comm
+	defer func() { // the connection is not something to leave for inspection
+		if sc != nil {
+			sc.Close()
 		}
-		cfg.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
-		sc, err := sshcomm.Connect(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer sc.Close()
-		comm = sc
-		data["Host"] = cfg.Host
-		data["Port"] = cfg.Port
-		data["User"] = cfg.User
-	}
-	if c.Communicator == CommunicatorLocal {
-		if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating local_dir: %w", err)
-		}
-		ui.Say(fmt.Sprintf("Using the local communicator in %s", c.LocalDir))
-		comm = localcomm.New(c.LocalDir)
-		data["Host"] = "localhost"
-		data["LocalDir"] = c.LocalDir
-	}
-	if err := hook.Run(ctx, protocol.HookProvision, comm, data); err != nil {
+	}()
+	err := steps.Run(ctx, ui, c.PackerConfig,
+		steps.Step{Name: "connect", Run: func(ctx context.Context) error {
+			switch c.Communicator {
+			case CommunicatorSSH:
+				cfg, err := c.Options.Config(ui.Say)
+				if err != nil {
+					return err
+				}
+				cfg.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
+				if sc, err = sshcomm.Connect(ctx, cfg); err != nil {
+					return err
+				}
+				comm = sc
+				data["Host"] = cfg.Host
+				data["Port"] = cfg.Port
+				data["User"] = cfg.User
+			case CommunicatorLocal:
+				if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
+					return fmt.Errorf("creating local_dir: %w", err)
+				}
+				ui.Say(fmt.Sprintf("Using the local communicator in %s", c.LocalDir))
+				comm = localcomm.New(c.LocalDir)
+				data["Host"] = "localhost"
+				data["LocalDir"] = c.LocalDir
+			}
+			return nil
+		}},
+		steps.Step{Name: "provision", Run: func(ctx context.Context) error {
+			return hook.Run(ctx, protocol.HookProvision, comm, data)
+		}},
+	)
+	if err != nil {
 		return nil, err
 	}
 	return &pluginkit.BasicArtifact{

@@ -309,7 +309,9 @@ func TestBreakpointCannotAsk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := inst.Provision(context.Background(), nil, nil); !errors.Is(err, protocol.ErrComponentFailed) || !strings.Contains(err.Error(), "cannot ask") {
-		t.Errorf("Provision error = %v, want a failure saying the host cannot ask", err)
+	// The host's -32011 is kept through the provisioner's error: a
+	// protocol error keeps its code (SPEC §4.2).
+	if err := inst.Provision(context.Background(), nil, nil); !errors.Is(err, protocol.ErrUnsupported) || !strings.Contains(err.Error(), "cannot ask") {
+		t.Errorf("Provision error = %v, want -32011 saying the host cannot ask", err)
 	}
 }

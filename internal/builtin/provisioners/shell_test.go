@@ -70,8 +70,10 @@ func TestShellExitCode(t *testing.T) {
 
 func TestShellNoCommunicator(t *testing.T) {
 	err := provision(t, bttest.NewUI(), "shell", map[string]any{"inline": []string{"true"}}, nil)
-	if !errors.Is(err, protocol.ErrComponentFailed) || !strings.Contains(err.Error(), "unsupported: the build has no communicator") {
-		t.Errorf("Provision error = %v, want a failure that says the build has no communicator", err)
+	// The host's -32011 is kept through the provisioner's error: a
+	// protocol error keeps its code (SPEC §4.2).
+	if !errors.Is(err, protocol.ErrUnsupported) || !strings.Contains(err.Error(), "unsupported: the build has no communicator") {
+		t.Errorf("Provision error = %v, want -32011 saying the build has no communicator", err)
 	}
 }
 
