@@ -85,7 +85,7 @@ type dsBuilder struct{ cfg dsConfig }
 
 func (b *dsBuilder) Config() any                { return &b.cfg }
 func (b *dsBuilder) Prepare() ([]string, error) { return nil, nil }
-func (b *dsBuilder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *dsBuilder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	return &pluginkit.BasicArtifact{BuilderIDValue: "fixture.b", IDValue: "b", StringValue: "fixture", FilesValue: []string{}}, nil
 }
 
@@ -93,7 +93,7 @@ type dsProvisioner struct{ cfg dsConfig }
 
 func (p *dsProvisioner) Config() any                { return &p.cfg }
 func (p *dsProvisioner) Prepare() ([]string, error) { return nil, nil }
-func (p *dsProvisioner) Provision(context.Context, pluginkit.Ui, pluginkit.Communicator, map[string]any) error {
+func (p *dsProvisioner) Provision(context.Context, pluginkit.UI, pluginkit.Communicator, map[string]any) error {
 	return nil
 }
 
@@ -101,7 +101,7 @@ type dsPostProcessor struct{ cfg dsConfig }
 
 func (p *dsPostProcessor) Config() any                { return &p.cfg }
 func (p *dsPostProcessor) Prepare() ([]string, error) { return nil, nil }
-func (p *dsPostProcessor) PostProcess(_ context.Context, _ pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *dsPostProcessor) PostProcess(_ context.Context, _ pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	return nil, true, false, nil
 }
 

@@ -2,8 +2,9 @@ package host
 
 import (
 	"context"
+	"io"
+	"io/fs"
 
-	"github.com/packer-stdio/packer/internal/commwire"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -31,26 +32,30 @@ type UI interface {
 // RemoteCmd is a command to run through a [Communicator]: Command is the
 // command line, run by the remote shell; Stdin is its input and Stdout and
 // Stderr receive its output. Stdin, Stdout and Stderr may be nil: no input,
-// output discarded. It is the same type as pluginkit.RemoteCmd.
-type RemoteCmd = commwire.RemoteCmd
+// output discarded. It is [protocol.RemoteCmd], as pluginkit.RemoteCmd is.
+type RemoteCmd = protocol.RemoteCmd
 
 // Communicator is a communicator as the host sees it: the builder's (reached
-// through the builder process) or any local implementation. Directories
-// travel as tar streams. Every method blocks until the operation has
-// finished; cancelling ctx stops it.
-//
-//   - Start runs a [RemoteCmd], waits for it and returns its exit status (a
-//     non-zero status is not an error).
-//   - Upload writes a reader to a file with permission bits mode (0: the
-//     communicator's default); size is -1 when unknown.
-//   - Download writes the contents of a file to a writer.
-//   - UploadDir extracts a tar stream into a directory and DownloadDir
-//     writes a tar stream of a directory's contents, both skipping entries
-//     that match a glob in exclude.
-//
-// It is the same type as pluginkit.Communicator, so an implementation
-// written for plugins serves the host too.
-type Communicator = commwire.Communicator
+// through the builder process) or any local implementation. Every method
+// blocks until the operation has finished; cancelling ctx stops it.
+// pluginkit.Communicator has the same methods, so an implementation written
+// for plugins serves the host too.
+type Communicator interface {
+	// Start runs cmd, waits for it and returns its exit status. A non-zero
+	// status is not an error; err reports a failure to run it.
+	Start(ctx context.Context, cmd *RemoteCmd) (exitStatus int, err error)
+	// Upload writes the size bytes of src (size -1 when unknown) to the
+	// file dst, with permission bits mode (0: the communicator's default).
+	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error
+	// Download writes the contents of the file src to dst.
+	Download(ctx context.Context, src string, dst io.Writer) error
+	// UploadDir extracts the tar stream archive under the directory dst,
+	// skipping entries whose names match a glob (path.Match) in exclude.
+	UploadDir(ctx context.Context, dst string, archive io.Reader, exclude []string) error
+	// DownloadDir writes a tar stream of the contents of the directory src
+	// to archive, skipping entries whose names match a glob in exclude.
+	DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) error
+}
 
 // Hook runs a hook a builder asked for, such as [protocol.HookProvision].
 // comm is the builder's communicator (nil when it offered none) and is valid

@@ -40,7 +40,7 @@ func (p *Plugin) lookupComm(h string) (Communicator, error) {
 // written to the plugin's stream handles chunk by chunk; errors are answered
 // as [callbackError] says.
 func (p *Plugin) serveComm(ctx context.Context, req *protocol.Request) (any, error) {
-	res, err := commwire.Serve(ctx, req, p.lookupComm)
+	res, err := commwire.Serve(ctx, req, func(h string) (commwire.Communicator, error) { return p.lookupComm(h) })
 	if err != nil {
 		return nil, callbackError(ctx, err)
 	}

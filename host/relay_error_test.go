@@ -24,7 +24,7 @@ type relayBuilder struct{ cfg struct{} }
 
 func (b *relayBuilder) Config() any                { return &b.cfg }
 func (b *relayBuilder) Prepare() ([]string, error) { return nil, nil }
-func (b *relayBuilder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *relayBuilder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	return nil, hook.Run(ctx, protocol.HookProvision, readOnlyComm{}, map[string]any{})
 }
 
@@ -36,7 +36,7 @@ type relayProvisioner struct{ cfg struct{} }
 
 func (p *relayProvisioner) Config() any                { return &p.cfg }
 func (p *relayProvisioner) Prepare() ([]string, error) { return nil, nil }
-func (p *relayProvisioner) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (p *relayProvisioner) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	uploadErr = comm.Upload(ctx, "/etc/motd", strings.NewReader("hi"), 0o644, 2)
 	return uploadErr
 }

@@ -67,7 +67,7 @@ func (s *session) lookupComm(handle string) (Communicator, error) {
 func (s *session) serveComm(ctx context.Context, req *protocol.Request) (any, error) {
 	var res any
 	err := s.protect(req.Method, func() (err error) {
-		res, err = commwire.Serve(ctx, req, s.lookupComm)
+		res, err = commwire.Serve(ctx, req, func(h string) (commwire.Communicator, error) { return s.lookupComm(h) })
 		return err
 	})
 	if err != nil {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"strings"
 
-	"github.com/packer-stdio/packer/internal/commwire"
 	"github.com/packer-stdio/packer/protocol"
 )
 
@@ -31,7 +31,7 @@ type Configurable interface {
 // cancelled). A nil Artifact means the build produced none.
 type Builder interface {
 	Configurable
-	Run(ctx context.Context, ui Ui, hook Hook) (Artifact, error)
+	Run(ctx context.Context, ui UI, hook Hook) (Artifact, error)
 }
 
 // Provisioner changes a machine through comm. comm is valid until Provision
@@ -39,7 +39,7 @@ type Builder interface {
 // [protocol.ErrUnsupported]. data is the builder's generated data.
 type Provisioner interface {
 	Configurable
-	Provision(ctx context.Context, ui Ui, comm Communicator, data map[string]any) error
+	Provision(ctx context.Context, ui UI, comm Communicator, data map[string]any) error
 }
 
 // PostProcessor turns an artifact into another. in describes an artifact made
@@ -47,14 +47,14 @@ type Provisioner interface {
 // the host to keep in; forceOverride makes keep win over the user's choice.
 type PostProcessor interface {
 	Configurable
-	PostProcess(ctx context.Context, ui Ui, in Artifact) (out Artifact, keep, forceOverride bool, err error)
+	PostProcess(ctx context.Context, ui UI, in Artifact) (out Artifact, keep, forceOverride bool, err error)
 }
 
-// Ui talks to the person running the build, through the host. Say,
+// UI talks to the person running the build, through the host. Say,
 // Message, Error and Machine send notifications and do not wait for the
 // host to show them; they are safe for concurrent use. Errors sending them
 // (the connection has closed) are logged, not returned.
-type Ui interface {
+type UI interface {
 	// Say shows a prominent line.
 	Say(msg string)
 	// Message shows a detail line.
@@ -83,27 +83,34 @@ type Hook interface {
 
 // RemoteCmd is a command to run on a machine: Command is the command line,
 // run by the machine's shell; Stdin is its input and Stdout and Stderr
-// receive its output. Stdin, Stdout and Stderr may be nil: no input, output
-// discarded. It is the same type as host.RemoteCmd.
-type RemoteCmd = commwire.RemoteCmd
+// receive its output. Stdin, Stdout and Stderr may be nil: no input,
+// output discarded. It is [protocol.RemoteCmd], as host.RemoteCmd is.
+type RemoteCmd = protocol.RemoteCmd
 
 // Communicator reaches a machine. Methods block until the operation has
 // finished, stop early when ctx is done, and may be called concurrently.
-// Directories travel as tar streams (see [ArchiveDir] and [ExtractArchive]);
-// exclude holds glob patterns (path.Match) of entry names to skip.
-//
-//   - Start runs a [RemoteCmd], waits for it, and returns its exit status. A
-//     non-zero status is not an error; err reports a failure to run it.
-//   - Upload writes the size bytes of src (size -1 when unknown) to the file
-//     dst, with permission bits mode (0: the communicator's default).
-//   - Download writes the contents of the file src to dst.
-//   - UploadDir extracts the tar stream archive under the directory dst.
-//   - DownloadDir writes a tar stream of the contents of the directory src.
-//
-// A builder implements it and offers it through [Hook.Run]; a provisioner
-// receives one that reaches the build's machine through the host. It is the
-// same type as host.Communicator.
-type Communicator = commwire.Communicator
+// Directories travel as tar streams (see [ArchiveDir] and [ExtractArchive]).
+// A builder implements it and offers it through [Hook.Run] (pluginkit/sshcomm,
+// pluginkit/dockercomm and pluginkit/localcomm are ready-made ones); a
+// provisioner receives one that reaches the build's machine through the
+// host. host.Communicator has the same methods, so one implementation
+// serves both.
+type Communicator interface {
+	// Start runs cmd, waits for it and returns its exit status. A non-zero
+	// status is not an error; err reports a failure to run it.
+	Start(ctx context.Context, cmd *RemoteCmd) (exitStatus int, err error)
+	// Upload writes the size bytes of src (size -1 when unknown) to the
+	// file dst, with permission bits mode (0: the communicator's default).
+	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode, size int64) error
+	// Download writes the contents of the file src to dst.
+	Download(ctx context.Context, src string, dst io.Writer) error
+	// UploadDir extracts the tar stream archive under the directory dst,
+	// skipping entries whose names match a glob (path.Match) in exclude.
+	UploadDir(ctx context.Context, dst string, archive io.Reader, exclude []string) error
+	// DownloadDir writes a tar stream of the contents of the directory src
+	// to archive, skipping entries whose names match a glob in exclude.
+	DownloadDir(ctx context.Context, src string, archive io.Writer, exclude []string) error
+}
 
 // Artifact is what a builder or post-processor produces.
 type Artifact interface {

@@ -56,7 +56,7 @@ type testBuilder struct {
 func (b *testBuilder) Config() any                { return &b.cfg }
 func (b *testBuilder) Prepare() ([]string, error) { return b.cfg.prepare() }
 
-func (b *testBuilder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *testBuilder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	switch b.cfg.Mode {
 	case "panic":
 		panic("boom")
@@ -117,7 +117,7 @@ func (p *testProvisioner) Prepare() ([]string, error) { return p.cfg.prepare() }
 
 // Provision runs "cat" with stdin "to stdin", shows the output, then
 // uploads and downloads a file through comm.
-func (p *testProvisioner) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (p *testProvisioner) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	var out, errOut bytes.Buffer
 	status, err := comm.Start(ctx, &pluginkit.RemoteCmd{Command: "cat", Stdin: strings.NewReader("to stdin"), Stdout: &out, Stderr: &errOut})
 	if err != nil {
@@ -146,7 +146,7 @@ type testPostProcessor struct {
 func (p *testPostProcessor) Config() any                { return &p.cfg }
 func (p *testPostProcessor) Prepare() ([]string, error) { return p.cfg.prepare() }
 
-func (p *testPostProcessor) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *testPostProcessor) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	if p.cfg.Mode == "pass" {
 		return in, true, true, nil
 	}

@@ -53,7 +53,7 @@
 //
 // # Callbacks
 //
-// Ui sends ui/* notifications and ui/ask requests to the host. A builder's
+// UI sends ui/* notifications and ui/ask requests to the host. A builder's
 // Hook calls hook/run; the Communicator it passes is offered to the host
 // under a handle valid until hook/run is answered, and pluginkit serves the
 // host's communicator/* calls on it, moving bytes through stream handles.

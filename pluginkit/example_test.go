@@ -29,7 +29,7 @@ func (g *Greeter) Prepare() ([]string, error) {
 	return nil, nil
 }
 
-func (g *Greeter) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (g *Greeter) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	ui.Say("Hello, " + g.config.Name + "!")
 	return &pluginkit.BasicArtifact{BuilderIDValue: "example.greeter", IDValue: g.config.Name, StringValue: "a greeting"}, nil
 }

@@ -27,7 +27,7 @@ type fuzzBuilder struct{ cfg fuzzConfig }
 
 func (b *fuzzBuilder) Config() any                { return &b.cfg }
 func (b *fuzzBuilder) Prepare() ([]string, error) { return nil, nil }
-func (b *fuzzBuilder) Run(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *fuzzBuilder) Run(ctx context.Context, ui pluginkit.UI, _ pluginkit.Hook) (pluginkit.Artifact, error) {
 	ui.Say("running " + b.cfg.Name)
 	return &pluginkit.BasicArtifact{BuilderIDValue: "fuzz", IDValue: b.cfg.Name, StringValue: "fuzz"}, nil
 }
@@ -36,7 +36,7 @@ type fuzzProvisioner struct{ cfg fuzzConfig }
 
 func (p *fuzzProvisioner) Config() any                { return &p.cfg }
 func (p *fuzzProvisioner) Prepare() ([]string, error) { return nil, nil }
-func (p *fuzzProvisioner) Provision(context.Context, pluginkit.Ui, pluginkit.Communicator, map[string]any) error {
+func (p *fuzzProvisioner) Provision(context.Context, pluginkit.UI, pluginkit.Communicator, map[string]any) error {
 	return nil
 }
 

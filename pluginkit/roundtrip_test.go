@@ -131,8 +131,8 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// TestUiCallbacks: every Ui method reaches the host, in order.
-func TestUiCallbacks(t *testing.T) {
+// TestUICallbacks: every UI method reaches the host, in order.
+func TestUICallbacks(t *testing.T) {
 	h := startHost(t, newTestServer(newObserved()), &testHost{})
 	inst := h.prepare(t, protocol.TypeBuilder, "ui")
 	if err := h.conn.Call(context.Background(), protocol.MethodBuilderRun, protocol.InstanceParams{Instance: inst}, nil); err != nil {

@@ -12,32 +12,32 @@ import (
 // progress updates.
 const progressEvery = 64 << 10
 
-// remoteUi sends ui/* to the host.
-type remoteUi struct{ s *session }
+// remoteUI sends ui/* to the host.
+type remoteUI struct{ s *session }
 
-var _ Ui = remoteUi{}
+var _ UI = remoteUI{}
 
-func (s *session) ui() Ui { return remoteUi{s} }
+func (s *session) ui() UI { return remoteUI{s} }
 
-func (u remoteUi) notify(method string, params any) {
+func (u remoteUI) notify(method string, params any) {
 	if err := u.s.conn.Notify(context.Background(), method, params); err != nil {
 		u.s.logger.Printf("%s: %v", method, err)
 	}
 }
 
-func (u remoteUi) Say(msg string) {
+func (u remoteUI) Say(msg string) {
 	u.notify(protocol.MethodUISay, protocol.UIMessageParams{Message: msg})
 }
 
-func (u remoteUi) Message(msg string) {
+func (u remoteUI) Message(msg string) {
 	u.notify(protocol.MethodUIMessage, protocol.UIMessageParams{Message: msg})
 }
 
-func (u remoteUi) Error(msg string) {
+func (u remoteUI) Error(msg string) {
 	u.notify(protocol.MethodUIError, protocol.UIMessageParams{Message: msg})
 }
 
-func (u remoteUi) Machine(typ string, data ...string) {
+func (u remoteUI) Machine(typ string, data ...string) {
 	if data == nil {
 		data = []string{}
 	}
@@ -46,7 +46,7 @@ func (u remoteUi) Machine(typ string, data ...string) {
 
 // Ask calls ui/ask. When the host said in the handshake that it cannot ask,
 // Ask returns protocol.ErrUnsupported without asking.
-func (u remoteUi) Ask(ctx context.Context, query string) (string, error) {
+func (u remoteUI) Ask(ctx context.Context, query string) (string, error) {
 	u.s.mu.Lock()
 	can := u.s.hostCaps.Ask
 	u.s.mu.Unlock()
@@ -60,9 +60,9 @@ func (u remoteUi) Ask(ctx context.Context, query string) (string, error) {
 	return res.Answer, nil
 }
 
-// TrackProgress wraps r; see [Ui]. Nothing is sent when the host said in
+// TrackProgress wraps r; see [UI]. Nothing is sent when the host said in
 // the handshake that it does not show progress.
-func (u remoteUi) TrackProgress(label string, current, total int64, r io.ReadCloser) io.ReadCloser {
+func (u remoteUI) TrackProgress(label string, current, total int64, r io.ReadCloser) io.ReadCloser {
 	u.s.mu.Lock()
 	show := u.s.hostCaps.Progress
 	id := u.s.mint('p')
@@ -76,7 +76,7 @@ func (u remoteUi) TrackProgress(label string, current, total int64, r io.ReadClo
 }
 
 type progressReader struct {
-	u      remoteUi
+	u      remoteUI
 	r      io.ReadCloser
 	mu     sync.Mutex
 	params protocol.UIProgressParams

@@ -16,7 +16,7 @@ type spoof struct{ config noConfig }
 
 func (s *spoof) Config() any                { return &s.config }
 func (s *spoof) Prepare() ([]string, error) { return nil, nil }
-func (s *spoof) Run(_ context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+func (s *spoof) Run(_ context.Context, ui pluginkit.UI, _ pluginkit.Hook) (pluginkit.Artifact, error) {
 	ui.Say("working\r==> other-build: Build 'other-build' finished.")
 	ui.Message("\x1b[2J\x1b[Hscreen cleared\x1b]0;pwned\x07")
 	ui.Message("multi\n==> other-build: injected")
@@ -39,7 +39,7 @@ func (h *hangPrepare) Config() any { return &h.config }
 func (h *hangPrepare) Prepare() ([]string, error) {
 	select {} // a plugin stuck in a dead lock
 }
-func (h *hangPrepare) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Artifact, error) {
+func (h *hangPrepare) Run(context.Context, pluginkit.UI, pluginkit.Hook) (pluginkit.Artifact, error) {
 	return nil, nil
 }
 

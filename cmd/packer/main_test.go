@@ -304,7 +304,7 @@ type crash struct{ config noConfig }
 
 func (c *crash) Config() any                { return &c.config }
 func (c *crash) Prepare() ([]string, error) { return nil, nil }
-func (c *crash) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Artifact, error) {
+func (c *crash) Run(context.Context, pluginkit.UI, pluginkit.Hook) (pluginkit.Artifact, error) {
 	fmt.Fprintln(os.Stderr, "crash: opening the hypervisor")
 	fmt.Fprintln(os.Stderr, "crash: fatal: the hypervisor is on fire")
 	os.Exit(3)
@@ -322,7 +322,7 @@ type noHook struct{ config noConfig }
 
 func (b *noHook) Config() any                { return &b.config }
 func (b *noHook) Prepare() ([]string, error) { return nil, nil }
-func (b *noHook) Run(context.Context, pluginkit.Ui, pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *noHook) Run(context.Context, pluginkit.UI, pluginkit.Hook) (pluginkit.Artifact, error) {
 	return &pluginkit.BasicArtifact{BuilderIDValue: "test.nohook", IDValue: "x", StringValue: "made without provisioning"}, nil
 }
 
@@ -337,7 +337,7 @@ type probe struct{ config noConfig }
 
 func (p *probe) Config() any                { return &p.config }
 func (p *probe) Prepare() ([]string, error) { return nil, nil }
-func (p *probe) Provision(_ context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (p *probe) Provision(_ context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	c := p.config.PackerConfig
 	// Its stderr goes to packer's log.
 	fmt.Fprintf(os.Stderr, "probe: inline %q\n", p.config.Inline)
@@ -359,7 +359,7 @@ type stubborn struct{ config noConfig }
 
 func (p *stubborn) Config() any                { return &p.config }
 func (p *stubborn) Prepare() ([]string, error) { return nil, nil }
-func (p *stubborn) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (p *stubborn) Provision(ctx context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	ui.Say("stubborn: provisioning forever")
 	if p.config.Marker != "" {
 		if err := os.WriteFile(p.config.Marker, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -383,7 +383,7 @@ type fakeFile struct{ config noConfig }
 
 func (f *fakeFile) Config() any                { return &f.config }
 func (f *fakeFile) Prepare() ([]string, error) { return nil, nil }
-func (f *fakeFile) Run(_ context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+func (f *fakeFile) Run(_ context.Context, ui pluginkit.UI, _ pluginkit.Hook) (pluginkit.Artifact, error) {
 	ui.Say("the fake file builder ran")
 	return nil, nil
 }
@@ -400,7 +400,7 @@ type daemon struct{ config noConfig }
 
 func (d *daemon) Config() any                { return &d.config }
 func (d *daemon) Prepare() ([]string, error) { return nil, nil }
-func (d *daemon) Provision(_ context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (d *daemon) Provision(_ context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	cmd := exec.Command("sleep", "300")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -58,7 +58,7 @@ func (b *Builder) Prepare() ([]string, error) {
 
 // Run builds. ctx is cancelled when the user presses Ctrl-C: every step
 // that can block watches it.
-func (b *Builder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *Builder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	dir := b.config.Output
 	log.Printf("creating %s", dir) // stderr: shown with PACKER_LOG=1
 	ui.Say("Creating " + dir)

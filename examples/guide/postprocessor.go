@@ -33,7 +33,7 @@ func (m *Manifest) Prepare() ([]string, error) { return nil, nil }
 
 // PostProcess reads the input artifact's files and returns a new artifact:
 // the manifest. Returning keep=true asks packer to keep the input artifact.
-func (m *Manifest) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (m *Manifest) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	sums := map[string]string{}
 	for _, f := range in.Files() {
 		if err := ctx.Err(); err != nil {

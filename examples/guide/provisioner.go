@@ -30,7 +30,7 @@ func (w *Writer) Prepare() ([]string, error) { return nil, nil }
 
 // Provision uploads the note and runs "cat" on it. comm belongs to the
 // builder's process: pluginkit and packer move the bytes in between.
-func (w *Writer) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (w *Writer) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	ui.Say(fmt.Sprintf("Writing %s on %v", w.config.File, data["ID"]))
 	text := w.config.Text + "\n"
 	if err := comm.Upload(ctx, w.config.File, strings.NewReader(text), 0o644, int64(len(text))); err != nil {

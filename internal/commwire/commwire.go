@@ -12,21 +12,15 @@
 package commwire
 
 import (
+	"github.com/packer-stdio/packer/protocol"
+
 	"context"
 	"io"
 	"io/fs"
 )
 
-// RemoteCmd is a command to run through a [Communicator]. Stdin, Stdout and
-// Stderr may be nil: no input, output discarded.
-type RemoteCmd struct {
-	// Command is the command line, run by the remote shell.
-	Command string
-	// Stdin is the command's input.
-	Stdin io.Reader
-	// Stdout and Stderr receive the command's output.
-	Stdout, Stderr io.Writer
-}
+// RemoteCmd is a command to run through a [Communicator].
+type RemoteCmd = protocol.RemoteCmd
 
 // Communicator reaches a machine. Directories travel as tar streams. Every
 // method blocks until the operation has finished; cancelling ctx stops it.

@@ -26,7 +26,7 @@ type barsBuilder struct{ n int }
 
 func (b *barsBuilder) Config() any                { return &struct{}{} }
 func (b *barsBuilder) Prepare() ([]string, error) { return nil, nil }
-func (b *barsBuilder) Run(ctx context.Context, u pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *barsBuilder) Run(ctx context.Context, u pluginkit.UI, _ pluginkit.Hook) (pluginkit.Artifact, error) {
 	for i := range b.n {
 		u.TrackProgress("file"+strconv.Itoa(i)+"\x1b]0;title\x07", 0, 1<<30, io.NopCloser(strings.NewReader("")))
 	}

@@ -32,7 +32,7 @@ func (g *greeter) Prepare() ([]string, error) {
 	return nil, nil
 }
 
-func (g *greeter) Run(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Hook) (pluginkit.Artifact, error) {
+func (g *greeter) Run(ctx context.Context, ui pluginkit.UI, _ pluginkit.Hook) (pluginkit.Artifact, error) {
 	ui.Say("hello " + g.config.Name)
 	colour, err := ui.Ask(ctx, "favourite colour?")
 	if err != nil {

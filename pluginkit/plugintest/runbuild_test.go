@@ -24,7 +24,7 @@ type dirBuilder struct {
 
 func (b *dirBuilder) Config() any                { return &b.config }
 func (b *dirBuilder) Prepare() ([]string, error) { return nil, nil }
-func (b *dirBuilder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *dirBuilder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	if err := hook.Run(ctx, protocol.HookProvision, localcomm.New(b.config.Dir), map[string]any{"ID": "machine-1"}); err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (w *writer) Prepare() ([]string, error) {
 	}
 	return nil, nil
 }
-func (w *writer) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (w *writer) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	name := data["ID"].(string) + ".txt"
 	ui.Say("writing " + name)
 	if w.config.Text == "fail" {

@@ -148,7 +148,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 // Config returns the [Config] for [Connect] that the options (after
 // Prepare) describe, loading the key files. say receives what the user
-// should see (pass the builder's Ui.Say); it may be nil.
+// should see (pass the builder's UI.Say); it may be nil.
 func (o *Options) Config(say func(string)) (Config, error) {
 	cfg := Config{
 		Host:                   o.SSHHost,

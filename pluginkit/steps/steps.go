@@ -59,7 +59,7 @@ const (
 // A cancelled run (ctx done) is always cleaned up, whatever OnError says:
 // -on-error is about failures, and Ctrl-C asks packer to stop and tidy up.
 // With cfg.Debug, Run pauses after each step and before each cleanup.
-func Run(ctx context.Context, ui pluginkit.Ui, cfg pluginkit.PackerConfig, steps ...Step) error {
+func Run(ctx context.Context, ui pluginkit.UI, cfg pluginkit.PackerConfig, steps ...Step) error {
 	var ran []Step
 	var failure error
 	aborted := false
@@ -108,7 +108,7 @@ func Run(ctx context.Context, ui pluginkit.Ui, cfg pluginkit.PackerConfig, steps
 }
 
 // runStep runs s, asking what to do when it fails and onError is "ask".
-func runStep(ctx context.Context, ui pluginkit.Ui, onError string, s Step, aborted *bool) error {
+func runStep(ctx context.Context, ui pluginkit.UI, onError string, s Step, aborted *bool) error {
 	for {
 		err := s.Run(ctx)
 		if err == nil || onError != OnErrorAsk || ctx.Err() != nil {
@@ -127,7 +127,7 @@ func runStep(ctx context.Context, ui pluginkit.Ui, onError string, s Step, abort
 }
 
 // askWhat asks until the answer is c, a or r (an empty answer is c).
-func askWhat(ctx context.Context, ui pluginkit.Ui) byte {
+func askWhat(ctx context.Context, ui pluginkit.UI) byte {
 	for {
 		line, err := ui.Ask(ctx, "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?")
 		if err != nil {
@@ -143,7 +143,7 @@ func askWhat(ctx context.Context, ui pluginkit.Ui) byte {
 
 // pause waits for Enter in debug mode; a question that cannot be asked or
 // is cancelled does not stop the run (cancellation is seen by the next step).
-func pause(ctx context.Context, ui pluginkit.Ui, where, name string) {
+func pause(ctx context.Context, ui pluginkit.UI, where, name string) {
 	ui.Ask(ctx, fmt.Sprintf("Pausing %s step '%s'. Press enter to continue.", where, name)) //nolint:errcheck // see above
 }
 

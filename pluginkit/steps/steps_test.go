@@ -43,7 +43,7 @@ func (u *ui) Ask(ctx context.Context, q string) (string, error) {
 	return a, nil
 }
 
-var _ pluginkit.Ui = (*ui)(nil)
+var _ pluginkit.UI = (*ui)(nil)
 
 const askLine = "ask: [c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?"
 

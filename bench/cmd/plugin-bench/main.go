@@ -314,7 +314,7 @@ type kitBuilder struct{ cfg kitConfig }
 
 func (k *kitBuilder) Config() any                { return &k.cfg }
 func (k *kitBuilder) Prepare() ([]string, error) { return nil, nil }
-func (k *kitBuilder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (k *kitBuilder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	dir, err := os.MkdirTemp("", "plugin-bench")
 	if err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ type kitProv struct{ cfg kitConfig }
 
 func (k *kitProv) Config() any                { return &k.cfg }
 func (k *kitProv) Prepare() ([]string, error) { return nil, nil }
-func (k *kitProv) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (k *kitProv) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	defer stopProfile()
 	var flood, says int64
 	fmt.Sscan(os.Getenv("BENCH_FLOOD"), &flood)

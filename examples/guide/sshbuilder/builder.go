@@ -47,7 +47,7 @@ func (b *Builder) Prepare() ([]string, error) {
 // Run connects (Connect waits for the machine, saying "Waiting for SSH to
 // become available...", within ssh_timeout) and hands the connection to
 // the provisioners; it closes it once they are done.
-func (b *Builder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *Builder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	cfg, err := b.config.Options.Config(ui.Say)
 	if err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ func (b *Builder) Prepare() ([]string, error) {
 
 // Run builds. ctx is cancelled when the user interrupts the build: every
 // blocking step selects on it and returns its error.
-func (b *Builder) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *Builder) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	out := b.config.Output
 	ui.Say(fmt.Sprintf("Writing artifact.txt into %s", out))
 	if err := os.MkdirAll(out, 0o755); err != nil {

@@ -33,7 +33,7 @@ func (c *Checksum) Config() any { return &c.config }
 func (c *Checksum) Prepare() ([]string, error) { return nil, nil }
 
 // PostProcess checksums in's files.
-func (c *Checksum) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (c *Checksum) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	files := in.Files()
 	if len(files) == 0 {
 		return nil, true, false, fmt.Errorf("artifact %s has no files to checksum", in.ID())

@@ -42,7 +42,7 @@ func (p *ShellProvisioner) Prepare() ([]string, error) {
 
 // Provision runs each command and shows its output line by line. comm may
 // be another process's communicator: pluginkit moves the bytes.
-func (p *ShellProvisioner) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, data map[string]any) error {
+func (p *ShellProvisioner) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, data map[string]any) error {
 	var prefix strings.Builder
 	for _, kv := range p.config.EnvironmentVars {
 		k, v, _ := strings.Cut(kv, "=")

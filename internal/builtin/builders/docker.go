@@ -237,7 +237,7 @@ func (b *Docker) applyKeys(s *runSpec) pluginkit.ConfigErrors {
 
 // Run runs the container, the provisioning hook, and the commit, export or
 // discard.
-func (b *Docker) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *Docker) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	c := &b.config
 	cli, err := dockerapi.Dial(ctx)
 	if err != nil {
@@ -303,7 +303,7 @@ func (b *Docker) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) 
 
 // finish commits, exports or discards the container id and returns the
 // artifact (nil when discarded).
-func (b *Docker) finish(ctx context.Context, ui pluginkit.Ui, cli *client.Client, id string, data map[string]any) (pluginkit.Artifact, error) {
+func (b *Docker) finish(ctx context.Context, ui pluginkit.UI, cli *client.Client, id string, data map[string]any) (pluginkit.Artifact, error) {
 	c := &b.config
 	switch {
 	case c.Commit:
@@ -342,7 +342,7 @@ func (b *Docker) finish(ctx context.Context, ui pluginkit.Ui, cli *client.Client
 
 // image makes sure the base image is present, pulling it when pull is set,
 // and returns its inspection.
-func (b *Docker) image(ctx context.Context, ui pluginkit.Ui, cli *client.Client) (imageInfo, error) {
+func (b *Docker) image(ctx context.Context, ui pluginkit.UI, cli *client.Client) (imageInfo, error) {
 	c := &b.config
 	if b.pull {
 		ui.Say("Pulling Docker image: " + c.Image)
@@ -372,7 +372,7 @@ func (b *Docker) image(ctx context.Context, ui pluginkit.Ui, cli *client.Client)
 }
 
 // pullImage pulls the image, showing the engine's status lines.
-func (b *Docker) pullImage(ctx context.Context, ui pluginkit.Ui, cli *client.Client) error {
+func (b *Docker) pullImage(ctx context.Context, ui pluginkit.UI, cli *client.Client) error {
 	opts := client.ImagePullOptions{}
 	if b.plat != nil {
 		opts.Platforms = []ocispec.Platform{*b.plat}
@@ -415,7 +415,7 @@ func inspectImage(ctx context.Context, cli *client.Client, ref string) (imageInf
 
 // startContainer creates and starts the container and checks it stays up.
 // It returns the id of a created container even with an error.
-func (b *Docker) startContainer(ctx context.Context, ui pluginkit.Ui, cli *client.Client) (string, error) {
+func (b *Docker) startContainer(ctx context.Context, ui pluginkit.UI, cli *client.Client) (string, error) {
 	s := b.run
 	ui.Say("Starting the docker container")
 	ui.Message("Run command: docker run " + strings.Join(renderedRunCommand(b.config.RunCommand, b.config.Image), " "))
@@ -464,7 +464,7 @@ func renderedRunCommand(args []string, image string) []string {
 
 // export writes the container's file system to export_path, through a
 // temporary file in the same directory renamed when complete.
-func (b *Docker) export(ctx context.Context, ui pluginkit.Ui, cli *client.Client, id string) error {
+func (b *Docker) export(ctx context.Context, ui pluginkit.UI, cli *client.Client, id string) error {
 	p := b.config.ExportPath
 	ui.Say("Exporting the container to " + p)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -497,7 +497,7 @@ func (b *Docker) export(ctx context.Context, ui pluginkit.Ui, cli *client.Client
 // removeContainer force-removes the container and its anonymous volumes
 // (container_dir), on a context of its own: it runs after cancellation
 // too.
-func removeContainer(ctx context.Context, ui pluginkit.Ui, cli *client.Client, id string) error {
+func removeContainer(ctx context.Context, ui pluginkit.UI, cli *client.Client, id string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	ui.Say("Removing the container " + dockerapi.Short(id))

@@ -79,7 +79,7 @@ func (b *File) Prepare() ([]string, error) {
 }
 
 // Run writes target and runs the provisioning hook.
-func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *File) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	c := &b.config
 	wrote, provisioned := false, false
 	err := steps.Run(ctx, ui, c.PackerConfig,
@@ -125,7 +125,7 @@ func (b *File) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (p
 
 // write writes content, or a copy of source, to target and returns how
 // many bytes it wrote.
-func (b *File) write(ctx context.Context, ui pluginkit.Ui) (int64, error) {
+func (b *File) write(ctx context.Context, ui pluginkit.UI) (int64, error) {
 	c := &b.config
 	if c.Source == "" {
 		ui.Say(fmt.Sprintf("Writing content to %s", c.Target))

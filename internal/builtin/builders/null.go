@@ -92,7 +92,7 @@ func (b *Null) Prepare() ([]string, error) {
 }
 
 // Run runs the provisioning hook and returns the null artifact.
-func (b *Null) Run(ctx context.Context, ui pluginkit.Ui, hook pluginkit.Hook) (pluginkit.Artifact, error) {
+func (b *Null) Run(ctx context.Context, ui pluginkit.UI, hook pluginkit.Hook) (pluginkit.Artifact, error) {
 	c := &b.config
 	data := map[string]any{
 		"ID":            "null",

@@ -51,7 +51,7 @@ func (p *Artifice) Prepare() ([]string, error) {
 }
 
 // PostProcess checks that the files exist and returns the new artifact.
-func (p *Artifice) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *Artifice) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	if files := in.Files(); len(files) > 0 {
 		ui.Say(fmt.Sprintf("Discarding files from artifact: %s", strings.Join(files, ", ")))
 	}

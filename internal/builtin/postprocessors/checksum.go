@@ -102,7 +102,7 @@ func (p *Checksum) Prepare() ([]string, error) {
 }
 
 // PostProcess computes the digests and appends the lines.
-func (p *Checksum) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *Checksum) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	c := &p.config
 	files := in.Files()
 	if len(files) == 0 {

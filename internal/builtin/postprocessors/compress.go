@@ -131,7 +131,7 @@ func formatOf(name string) (string, bool) {
 }
 
 // PostProcess writes the archive.
-func (p *Compress) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *Compress) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	files := in.Files()
 	if len(files) == 0 {
 		return nil, false, false, fmt.Errorf("compress: the artifact has no files")

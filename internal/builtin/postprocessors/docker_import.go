@@ -73,7 +73,7 @@ func (p *DockerImport) Prepare() ([]string, error) {
 }
 
 // PostProcess imports the tar file.
-func (p *DockerImport) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *DockerImport) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	c := &p.config
 	switch in.BuilderID() {
 	case dockerapi.BuilderIDExport, dockerapi.BuilderIDArtifice:

@@ -58,7 +58,7 @@ func (p *DockerPush) Prepare() ([]string, error) {
 }
 
 // PostProcess pushes the image.
-func (p *DockerPush) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *DockerPush) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	c := &p.config
 	switch in.BuilderID() {
 	case dockerapi.BuilderIDImport, dockerapi.BuilderIDTag:
@@ -103,7 +103,7 @@ func (p *DockerPush) PostProcess(ctx context.Context, ui pluginkit.Ui, in plugin
 }
 
 // push pushes name, showing the engine's status lines.
-func push(ctx context.Context, ui pluginkit.Ui, cli *client.Client, name, auth string) error {
+func push(ctx context.Context, ui pluginkit.UI, cli *client.Client, name, auth string) error {
 	resp, err := cli.ImagePush(ctx, name, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
 		return err

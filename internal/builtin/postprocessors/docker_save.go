@@ -53,7 +53,7 @@ func (p *DockerSave) Prepare() ([]string, error) {
 }
 
 // PostProcess saves the image.
-func (p *DockerSave) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *DockerSave) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	path := p.config.Path
 	switch in.BuilderID() {
 	case dockerapi.BuilderIDImport, dockerapi.BuilderIDTag:

@@ -66,7 +66,7 @@ func (p *DockerTag) Prepare() ([]string, error) {
 }
 
 // PostProcess tags the image.
-func (p *DockerTag) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *DockerTag) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	c := &p.config
 	switch in.BuilderID() {
 	case dockerapi.BuilderIDImport, dockerapi.BuilderIDTag:

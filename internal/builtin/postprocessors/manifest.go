@@ -90,7 +90,7 @@ func (p *Manifest) Prepare() ([]string, error) {
 }
 
 // PostProcess appends the record.
-func (p *Manifest) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *Manifest) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	c := &p.config
 	build := ManifestBuild{
 		Name:          c.BuildName,

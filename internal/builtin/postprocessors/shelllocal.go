@@ -39,7 +39,7 @@ func (p *ShellLocal) Prepare() ([]string, error) {
 }
 
 // PostProcess runs the scripts.
-func (p *ShellLocal) PostProcess(ctx context.Context, ui pluginkit.Ui, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
+func (p *ShellLocal) PostProcess(ctx context.Context, ui pluginkit.UI, in pluginkit.Artifact) (pluginkit.Artifact, bool, bool, error) {
 	extra := []string{
 		"PACKER_ARTIFACT_FILES=" + strings.Join(in.Files(), " "),
 		"PACKER_ARTIFACT_ID=" + in.ID(),

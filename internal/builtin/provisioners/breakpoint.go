@@ -30,7 +30,7 @@ func (p *Breakpoint) Config() any { return &p.config }
 func (p *Breakpoint) Prepare() ([]string, error) { return nil, nil }
 
 // Provision pauses or skips. Cancelling ctx ends the pause with an error.
-func (p *Breakpoint) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (p *Breakpoint) Provision(ctx context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	note := ""
 	if p.config.Note != "" {
 		note = fmt.Sprintf(" with note %q", p.config.Note)

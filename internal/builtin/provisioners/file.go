@@ -113,7 +113,7 @@ func (c *FileConfig) sources() []string {
 }
 
 // Provision copies each source in order and stops at the first failure.
-func (p *File) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, _ map[string]any) error {
+func (p *File) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, _ map[string]any) error {
 	if p.config.Content != "" {
 		return p.uploadContent(ctx, ui, comm)
 	}
@@ -131,7 +131,7 @@ func (p *File) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Co
 	return nil
 }
 
-func (p *File) upload(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, src string) error {
+func (p *File) upload(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, src string) error {
 	dst := p.config.Destination
 	ui.Say(fmt.Sprintf("Uploading %s => %s", src, dst))
 	fi, err := os.Stat(src)
@@ -170,7 +170,7 @@ const contentFile = "pkr-file-content"
 
 // uploadContent writes content to destination. The text is not shown: it
 // may hold what the template renders from secrets.
-func (p *File) uploadContent(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator) error {
+func (p *File) uploadContent(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator) error {
 	dst := p.config.Destination
 	if strings.HasSuffix(dst, "/") {
 		dst += contentFile
@@ -182,7 +182,7 @@ func (p *File) uploadContent(ctx context.Context, ui pluginkit.Ui, comm pluginki
 	return nil
 }
 
-func (p *File) download(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, src string) error {
+func (p *File) download(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, src string) error {
 	dst := p.config.Destination
 	ui.Say(fmt.Sprintf("Downloading %s => %s", src, dst))
 	if strings.HasSuffix(src, "/") {
@@ -235,7 +235,7 @@ func (p *File) download(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Com
 // consumer that reads, through ui.TrackProgress so that the transfer shows
 // progress. A failure on either side stops the other; the producer's error
 // is preferred.
-func pipeTo(ui pluginkit.Ui, label string, produce func(io.Writer) error, consume func(io.Reader) error) error {
+func pipeTo(ui pluginkit.UI, label string, produce func(io.Writer) error, consume func(io.Reader) error) error {
 	pr, pw := io.Pipe()
 	tracked := ui.TrackProgress(label, 0, -1, pr)
 	done := make(chan error, 1)

@@ -112,7 +112,7 @@ type shellScript struct {
 }
 
 // Provision uploads and runs each script in order.
-func (p *Shell) Provision(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, _ map[string]any) error {
+func (p *Shell) Provision(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, _ map[string]any) error {
 	c := &p.config
 	var scripts []shellScript
 	switch {
@@ -160,7 +160,7 @@ func commandPath(remote string) string {
 	return remote
 }
 
-func (p *Shell) runScript(ctx context.Context, ui pluginkit.Ui, comm pluginkit.Communicator, s shellScript, vars string) error {
+func (p *Shell) runScript(ctx context.Context, ui pluginkit.UI, comm pluginkit.Communicator, s shellScript, vars string) error {
 	c := &p.config
 	ui.Say(fmt.Sprintf("Provisioning with shell script: %s", s.name))
 	r, size, err := s.open()

@@ -40,7 +40,7 @@ func (p *ShellLocal) Prepare() ([]string, error) {
 }
 
 // Provision runs the scripts; comm is not used.
-func (p *ShellLocal) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (p *ShellLocal) Provision(ctx context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	env := shellscript.Env(p.config.PackerConfig, nil, p.config.EnvironmentVars)
 	return shelllocal.Run(ctx, ui, &p.config.Config, env)
 }

@@ -40,7 +40,7 @@ func (p *Sleep) Prepare() ([]string, error) {
 }
 
 // Provision waits; cancelling ctx ends the wait with ctx's error.
-func (p *Sleep) Provision(ctx context.Context, ui pluginkit.Ui, _ pluginkit.Communicator, _ map[string]any) error {
+func (p *Sleep) Provision(ctx context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	ui.Say(fmt.Sprintf("Sleeping for %s", p.config.duration))
 	t := time.NewTimer(p.config.duration)
 	defer t.Stop()

@@ -86,7 +86,7 @@ func render(text string, data executeData) (string, error) {
 // valid_exit_codes (an error wrapping *shellscript.ExitError). When ctx is
 // done the running script and everything it started are killed and Run
 // returns an error wrapping ctx.Err(). Temporary scripts are removed.
-func Run(ctx context.Context, ui pluginkit.Ui, c *Config, env []string) error {
+func Run(ctx context.Context, ui pluginkit.UI, c *Config, env []string) error {
 	scripts := c.Scripts
 	if c.Script != "" {
 		scripts = []string{c.Script}
@@ -113,7 +113,7 @@ func Run(ctx context.Context, ui pluginkit.Ui, c *Config, env []string) error {
 	return nil
 }
 
-func runOne(ctx context.Context, ui pluginkit.Ui, c *Config, script, vars string, env []string) error {
+func runOne(ctx context.Context, ui pluginkit.UI, c *Config, script, vars string, env []string) error {
 	argv := make([]string, len(c.ExecuteCommand))
 	for i, s := range c.ExecuteCommand {
 		a, err := render(s, executeData{Vars: vars, Script: script})
