@@ -594,6 +594,12 @@ func (p *Plugin) close() error {
 	p.wg.Wait()
 	p.mu.Lock()
 	p.broke = &PluginError{Plugin: p.name, Err: ErrClosed}
+	// A violation seen while closing (a duplicate answer read after Close
+	// began, when the monitor no longer watches) is reported too: every
+	// line has been read by now, so this does not depend on timing.
+	if p.violation != nil {
+		problems = append([]error{p.violation}, problems...)
+	}
 	p.mu.Unlock()
 
 	exit := p.exitString()
