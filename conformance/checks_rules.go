@@ -294,23 +294,12 @@ func checkInitializeAfterShutdown(c *checkCtx) error {
 }
 
 func checkSIGTERM(c *checkCtx) error {
-	s, res, err := c.ready()
-	if err != nil {
-		return err
-	}
-	comp, instance, err := c.firstRunnable(s, res)
-	if err != nil {
-		return err
-	}
-	method, params, release, err := c.runRequest(s, comp, instance)
+	r, release, err := c.startBusyRun()
 	if err != nil {
 		return err
 	}
 	defer release()
-	s.host.setHook(hookBlock)
-	if _, _, _, err := c.startBusy(s, method, params); err != nil {
-		return err
-	}
+	s := r.s
 	c.tr.notef("SIGTERM to the plugin (stdin still open)")
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("runner: SIGTERM: %w", err)
