@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/packer-stdio/packer/internal/commwire"
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit/internal/archive"
 )
 
@@ -198,7 +199,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, src io.Reader, mode fs
 		}
 		defer os.Remove(spool.Name())
 		defer spool.Close()
-		if size, err = io.Copy(spool, ctxReader{ctx, src}); err != nil {
+		if size, err = io.Copy(spool, ctxio.Reader(ctx, src)); err != nil {
 			return fmt.Errorf("spooling an upload of unknown size: %w", err)
 		}
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
@@ -210,7 +211,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, src io.Reader, mode fs
 		if err := scpAck(r); err != nil {
 			return err
 		}
-		return scpFile(w, r, path.Base(dst), mode, size, ctxReader{ctx, src})
+		return scpFile(w, r, path.Base(dst), mode, size, ctxio.Reader(ctx, src))
 	})
 }
 
@@ -278,7 +279,7 @@ func (c *Comm) scpDownload(ctx context.Context, src string, dst io.Writer) error
 		if _, err := w.Write([]byte{0}); err != nil {
 			return err
 		}
-		if _, err := io.CopyN(ctxWriter{ctx, dst}, r, rec.size); err != nil {
+		if _, err := io.CopyN(ctxio.Writer(ctx, dst), r, rec.size); err != nil {
 			return err
 		}
 		if err := scpAck(r); err != nil {
@@ -376,7 +377,7 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 			}
 			return nil
 		}
-		tr := tar.NewReader(ctxReader{ctx, arch})
+		tr := tar.NewReader(ctxio.Reader(ctx, arch))
 		for {
 			hdr, err := tr.Next()
 			if err == io.EOF {
@@ -448,7 +449,7 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 }
 
 func (c *Comm) scpDownloadDir(ctx context.Context, src string, arch io.Writer, exclude []string) error {
-	tw := tar.NewWriter(ctxWriter{ctx, arch})
+	tw := tar.NewWriter(ctxio.Writer(ctx, arch))
 	err := c.scpSession(ctx, "scp -r -p -f -- "+shellQuote(src), func(w io.Writer, r *bufio.Reader) error {
 		ack := func() error { _, err := w.Write([]byte{0}); return err }
 		if err := ack(); err != nil {
