@@ -295,6 +295,31 @@ func (c *Comm) scpDownload(ctx context.Context, src string, dst io.Writer) error
 // name that a remote scp must not send.
 var ErrUnsafe = archive.ErrUnsafe
 
+// nextEntry returns the next entry of an archive that UploadDir writes
+// out: its header and cleaned relative name (see entryName). It passes
+// over the root itself, entries exclude matches and global headers, and
+// returns io.EOF at the end of the archive. The scp and SFTP uploads
+// share it so both skip the same entries.
+func nextEntry(tr *tar.Reader, exclude []string) (*tar.Header, string, error) {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil, "", io.EOF
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("reading archive: %w", err)
+		}
+		name, err := entryName(hdr)
+		if err != nil {
+			return nil, "", err
+		}
+		if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		return hdr, name, nil
+	}
+}
+
 // entryName checks a tar entry's name as SPEC says a receiver must: it
 // returns the cleaned relative name ("" for the root itself).
 func entryName(hdr *tar.Header) (string, error) {
@@ -379,19 +404,12 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 		}
 		tr := tar.NewReader(ctxio.Reader(ctx, arch))
 		for {
-			hdr, err := tr.Next()
+			hdr, name, err := nextEntry(tr, exclude)
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("reading archive: %w", err)
-			}
-			name, err := entryName(hdr)
-			if err != nil {
 				return err
-			}
-			if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
-				continue
 			}
 			if throughLink(name, linked) || linked[name] && hdr.Typeflag != tar.TypeSymlink {
 				return fmt.Errorf("%w: %q is written through a symbolic link", ErrUnsafe, hdr.Name)

@@ -122,19 +122,12 @@ func (c *Comm) sftpUploadDir(ctx context.Context, dst string, arch io.Reader, ex
 	}
 	tr := tar.NewReader(ctxio.Reader(ctx, arch))
 	for {
-		hdr, err := tr.Next()
+		hdr, name, err := nextEntry(tr, exclude)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading archive: %w", err)
-		}
-		name, err := entryName(hdr)
-		if err != nil {
 			return err
-		}
-		if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
 		}
 		if err := ensureDir(path.Dir(name)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
