@@ -485,25 +485,50 @@ func (c *checkCtx) firstRunnable(s *session, res *protocol.InitializeResult) (pr
 	return protocol.Component{}, "", skipf("no component prepares without -config: %s", strings.Join(skipped, "; "))
 }
 
-func checkCancel(c *checkCtx) error {
+// busyRun is a run request of the first runnable component, started while
+// the runner holds its hook/run calls (see startBusy).
+type busyRun struct {
+	s      *session
+	comp   protocol.Component
+	method string
+	id     json.RawMessage
+	ch     chan *message
+	early  *message // the answer, when the run finished before it was busy
+}
+
+// startBusyRun starts a fresh session, prepares its first runnable
+// component and starts running it busy, as the checks that interrupt a
+// run (cancel, SIGTERM) need. The caller must call release once done with
+// the run; on error nothing is left to release.
+func (c *checkCtx) startBusyRun() (r busyRun, release func(), err error) {
 	s, res, err := c.ready()
 	if err != nil {
-		return err
+		return busyRun{}, nil, err
 	}
 	comp, instance, err := c.firstRunnable(s, res)
 	if err != nil {
-		return err
+		return busyRun{}, nil, err
 	}
 	method, params, release, err := c.runRequest(s, comp, instance)
+	if err != nil {
+		return busyRun{}, nil, err
+	}
+	s.host.setHook(hookBlock)
+	id, ch, early, err := c.startBusy(s, method, params)
+	if err != nil {
+		release()
+		return busyRun{}, nil, err
+	}
+	return busyRun{s: s, comp: comp, method: method, id: id, ch: ch, early: early}, release, nil
+}
+
+func checkCancel(c *checkCtx) error {
+	r, release, err := c.startBusyRun()
 	if err != nil {
 		return err
 	}
 	defer release()
-	s.host.setHook(hookBlock)
-	id, ch, early, err := c.startBusy(s, method, params)
-	if err != nil {
-		return err
-	}
+	s, comp, method, id, ch, early := r.s, r.comp, r.method, r.id, r.ch, r.early
 	if early != nil {
 		c.tr.notef("the run was answered before it could be cancelled: cancellation was not exercised")
 		return c.ping(s, fmt.Sprintf("after %s", method))

@@ -196,8 +196,13 @@ func checkSilentUntilInitialized(c *checkCtx) error {
 	return nil
 }
 
-// firstBuilder prepares the first builder that prepares.
-func (c *checkCtx) firstBuilder(s *session, res *protocol.InitializeResult) (protocol.Component, string, error) {
+// readyBuilder starts a fresh session and prepares the first builder that
+// prepares, as the checks about builder/run and its hook need.
+func (c *checkCtx) readyBuilder() (*session, protocol.Component, string, error) {
+	s, res, err := c.ready()
+	if err != nil {
+		return nil, protocol.Component{}, "", err
+	}
 	for _, comp := range res.Components {
 		if comp.Type != protocol.TypeBuilder {
 			continue
@@ -206,17 +211,13 @@ func (c *checkCtx) firstBuilder(s *session, res *protocol.InitializeResult) (pro
 		if err != nil {
 			continue
 		}
-		return comp, instance, nil
+		return s, comp, instance, nil
 	}
-	return protocol.Component{}, "", skipf("no builder prepares (without -config)")
+	return nil, protocol.Component{}, "", skipf("no builder prepares (without -config)")
 }
 
 func checkHookUnsupported(c *checkCtx) error {
-	s, res, err := c.ready()
-	if err != nil {
-		return err
-	}
-	comp, instance, err := c.firstBuilder(s, res)
+	s, comp, instance, err := c.readyBuilder()
 	if err != nil {
 		return err
 	}
@@ -294,23 +295,12 @@ func checkInitializeAfterShutdown(c *checkCtx) error {
 }
 
 func checkSIGTERM(c *checkCtx) error {
-	s, res, err := c.ready()
-	if err != nil {
-		return err
-	}
-	comp, instance, err := c.firstRunnable(s, res)
-	if err != nil {
-		return err
-	}
-	method, params, release, err := c.runRequest(s, comp, instance)
+	r, release, err := c.startBusyRun()
 	if err != nil {
 		return err
 	}
 	defer release()
-	s.host.setHook(hookBlock)
-	if _, _, _, err := c.startBusy(s, method, params); err != nil {
-		return err
-	}
+	s := r.s
 	c.tr.notef("SIGTERM to the plugin (stdin still open)")
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("runner: SIGTERM: %w", err)
@@ -326,11 +316,7 @@ func checkSIGTERM(c *checkCtx) error {
 }
 
 func checkConcurrency(c *checkCtx) error {
-	s, res, err := c.ready()
-	if err != nil {
-		return err
-	}
-	comp, first, err := c.firstBuilder(s, res)
+	s, comp, first, err := c.readyBuilder()
 	if err != nil {
 		return err
 	}
@@ -391,11 +377,7 @@ func checkConcurrency(c *checkCtx) error {
 }
 
 func checkHookCommunicator(c *checkCtx) error {
-	s, res, err := c.ready()
-	if err != nil {
-		return err
-	}
-	comp, instance, err := c.firstBuilder(s, res)
+	s, comp, instance, err := c.readyBuilder()
 	if err != nil {
 		return err
 	}

@@ -141,13 +141,7 @@ func RunHost(ctx context.Context, cfg HostConfig) (*Report, error) {
 		}
 		res := runHostCheck(ctx, &cfg, chk)
 		if cfg.ExpectFail[chk.ID] {
-			switch res.Status {
-			case Fail:
-				res.Status = XFail
-			case Pass:
-				res.Status = XPass
-				res.Reason = "passed, but the expected-failures list says it fails: remove it from the list"
-			}
+			res.expectedToFail()
 		}
 		rep.Results = append(rep.Results, res)
 	}
@@ -170,17 +164,7 @@ func runHostCheck(parent context.Context, cfg *HostConfig, chk hostCheck) Result
 	if err == nil {
 		err = chk.judge(run)
 	}
-	var skip *skipError
-	switch {
-	case err == nil:
-		res.Status = Pass
-	case errors.As(err, &skip):
-		res.Status, res.Reason = Skip, skip.reason
-	default:
-		res.Status, res.Reason = Fail, oneLineText(err.Error())
-	}
-	res.Duration = time.Since(start)
-	res.Transcript = tr.snapshot()
+	res.settle(err, start, tr)
 	return res
 }
 

@@ -140,13 +140,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		res := runOne(ctx, &cfg, chk)
 		if cfg.ExpectFail[chk.ID] {
-			switch res.Status {
-			case Fail:
-				res.Status = XFail
-			case Pass:
-				res.Status = XPass
-				res.Reason = "passed, but the expected-failures list says it fails: remove it from the list"
-			}
+			res.expectedToFail()
 		}
 		rep.Results = append(rep.Results, res)
 	}
@@ -190,6 +184,15 @@ func runOne(parent context.Context, cfg *Config, chk Check) Result {
 		}
 	}
 	c.cleanupAll()
+	res.settle(err, start, tr)
+	return res
+}
+
+// settle records how a check ended: err nil passes, a skipError skips,
+// any other error fails with its text on one line; the time since start
+// and tr's transcript complete res. Plugin checks and host checks end the
+// same way, so both runners call it.
+func (res *Result) settle(err error, start time.Time, tr *transcript) {
 	var skip *skipError
 	switch {
 	case err == nil:
@@ -201,7 +204,19 @@ func runOne(parent context.Context, cfg *Config, chk Check) Result {
 	}
 	res.Duration = time.Since(start)
 	res.Transcript = tr.snapshot()
-	return res
+}
+
+// expectedToFail turns the result of a check on the expected-failures list
+// into XFail, or into XPass with a reason that says to remove it from the
+// list; a skipped check stays skipped.
+func (res *Result) expectedToFail() {
+	switch res.Status {
+	case Fail:
+		res.Status = XFail
+	case Pass:
+		res.Status = XPass
+		res.Reason = "passed, but the expected-failures list says it fails: remove it from the list"
+	}
 }
 
 func oneLineText(s string) string {

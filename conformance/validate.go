@@ -92,8 +92,7 @@ func oneLine(err error) string {
 // data of an answer to a request of the runner, whose method comes from
 // sent (id key → method).
 func (v *validator) checkMessage(m *message, sent map[string]string) error {
-	switch {
-	case m.isResponse():
+	if m.isResponse() {
 		if err := v.validate(schema.EnvelopeResponse, m.Raw); err != nil {
 			return err
 		}
@@ -101,56 +100,16 @@ func (v *validator) checkMessage(m *message, sent map[string]string) error {
 		if !ok {
 			return nil
 		}
-		if e := m.wireErr(); e != nil {
-			if d, ok := schema.LookupErrorData(e.Code); ok {
-				data := e.Data
-				if data == nil {
-					return fmt.Errorf("error %d to %s has no data; SPEC requires %s", e.Code, method, d.File())
-				}
-				return v.validate(d.File(), data)
-			}
-			return nil
-		}
-		meth, ok := schema.Lookup(method)
-		if !ok || meth.ResultFile() == "" {
-			return nil
-		}
-		return v.validate(meth.ResultFile(), m.Result)
-	case m.isRequest():
-		if err := v.validate(schema.EnvelopeRequest, m.Raw); err != nil {
-			return err
-		}
-	default:
-		if err := v.validate(schema.EnvelopeNotification, m.Raw); err != nil {
-			return err
-		}
+		return v.checkAnswer(m, method)
 	}
-	meth, ok := schema.Lookup(m.method)
-	if !ok {
-		return fmt.Errorf("plugin sent %q, which is not a method of the protocol", m.method)
-	}
-	if meth.Direction == schema.HostToPlugin {
-		return fmt.Errorf("plugin sent %s, which only a host may send", m.method)
-	}
-	if meth.Notification != !m.isRequest() {
-		if meth.Notification {
-			return fmt.Errorf("plugin sent %s as a request; it is a notification", m.method)
-		}
-		return fmt.Errorf("plugin sent %s as a notification; it is a request", m.method)
-	}
-	params := m.Params
-	if params == nil {
-		params = json.RawMessage("{}")
-	}
-	return v.validate(meth.ParamsFile(), params)
+	return v.checkCall(m, "plugin", schema.HostToPlugin, "only a host may send")
 }
 
 // checkHostMessage validates a message a host sent to a plugin: the
 // envelope, the direction of a method, its params, and the result of an
 // answer to one of the plugin's requests (sent maps their ids to methods).
 func (v *validator) checkHostMessage(m *message, sent map[string]string) error {
-	switch {
-	case m.isResponse():
+	if m.isResponse() {
 		if err := v.validate(schema.EnvelopeResponse, m.Raw); err != nil {
 			return err
 		}
@@ -158,44 +117,57 @@ func (v *validator) checkHostMessage(m *message, sent map[string]string) error {
 		if !ok {
 			return fmt.Errorf("an answer to id %s, which the plugin never sent", m.idKey())
 		}
-		if e := m.wireErr(); e != nil {
-			if d, ok := schema.LookupErrorData(e.Code); ok {
-				if e.Data == nil {
-					return fmt.Errorf("error %d to %s has no data; SPEC requires %s", e.Code, method, d.File())
-				}
-				return v.validate(d.File(), e.Data)
+		return v.checkAnswer(m, method)
+	}
+	return v.checkCall(m, "host", schema.PluginToHost, "only a plugin may send")
+}
+
+// checkAnswer validates the answer m to a request of method: the data of
+// an error whose code SPEC gives a data schema, or else the result. The
+// same rules hold whichever side answers, so the plugin-side and host-side
+// checks share it.
+func (v *validator) checkAnswer(m *message, method string) error {
+	if e := m.wireErr(); e != nil {
+		if d, ok := schema.LookupErrorData(e.Code); ok {
+			if e.Data == nil {
+				return fmt.Errorf("error %d to %s has no data; SPEC requires %s", e.Code, method, d.File())
 			}
-			return nil
+			return v.validate(d.File(), e.Data)
 		}
-		meth, ok := schema.Lookup(method)
-		if !ok || meth.ResultFile() == "" {
-			return nil
-		}
-		return v.validate(meth.ResultFile(), m.Result)
-	case m.isRequest():
-		if err := v.validate(schema.EnvelopeRequest, m.Raw); err != nil {
-			return err
-		}
-	default:
-		if err := v.validate(schema.EnvelopeNotification, m.Raw); err != nil {
-			return err
-		}
+		return nil
+	}
+	meth, ok := schema.Lookup(method)
+	if !ok || meth.ResultFile() == "" {
+		return nil
+	}
+	return v.validate(meth.ResultFile(), m.Result)
+}
+
+// checkCall validates a request or notification m that sender ("plugin"
+// or "host") sent: its envelope, that its method exists, is not of the
+// direction wrong (which only the other side may send, as whose says),
+// is sent as the request or notification it is, and that its params
+// match the method's schema.
+func (v *validator) checkCall(m *message, sender string, wrong schema.Direction, whose string) error {
+	envelope := schema.EnvelopeNotification
+	if m.isRequest() {
+		envelope = schema.EnvelopeRequest
+	}
+	if err := v.validate(envelope, m.Raw); err != nil {
+		return err
 	}
 	meth, ok := schema.Lookup(m.method)
 	if !ok {
-		return fmt.Errorf("host sent %q, which is not a method of the protocol", m.method)
+		return fmt.Errorf("%s sent %q, which is not a method of the protocol", sender, m.method)
 	}
-	if meth.Direction == schema.PluginToHost {
-		return fmt.Errorf("host sent %s, which only a plugin may send", m.method)
+	if meth.Direction == wrong {
+		return fmt.Errorf("%s sent %s, which %s", sender, m.method, whose)
 	}
 	if meth.Notification != !m.isRequest() {
 		if meth.Notification {
-			return fmt.Errorf("host sent %s as a request; it is a notification", m.method)
+			return fmt.Errorf("%s sent %s as a request; it is a notification", sender, m.method)
 		}
-		return fmt.Errorf("host sent %s as a notification; it is a request", m.method)
-	}
-	if meth.ParamsFile() == "" {
-		return nil
+		return fmt.Errorf("%s sent %s as a notification; it is a request", sender, m.method)
 	}
 	return v.validate(meth.ParamsFile(), paramsOrEmpty(m))
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/pluginkit/internal/archive"
 )
@@ -100,7 +101,7 @@ func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, ctxReader{ctx, src})
+	_, err = io.Copy(f, ctxio.Reader(ctx, src))
 	if err != nil {
 		err = fmt.Errorf("uploading %s: %w", dst, err)
 	}
@@ -125,7 +126,7 @@ func writeInto(ctx context.Context, p, dst string, src io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, ctxReader{ctx, src}); err != nil {
+	if _, err := io.Copy(f, ctxio.Reader(ctx, src)); err != nil {
 		f.Close()
 		return fmt.Errorf("uploading %s: %w", dst, err)
 	}
@@ -139,7 +140,7 @@ func (c *Comm) Download(ctx context.Context, src string, dst io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := io.Copy(dst, ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(dst, ctxio.Reader(ctx, f)); err != nil {
 		return fmt.Errorf("downloading %s: %w", src, err)
 	}
 	return nil
@@ -148,7 +149,7 @@ func (c *Comm) Download(ctx context.Context, src string, dst io.Writer) error {
 // UploadDir extracts the tar stream archive under dst with the rules of
 // [pluginkit.ExtractArchive], skipping excluded entries.
 func (c *Comm) UploadDir(ctx context.Context, dst string, arch io.Reader, exclude []string) error {
-	return archive.Extract(ctxReader{ctx, arch}, c.path(dst), exclude)
+	return archive.Extract(ctxio.Reader(ctx, arch), c.path(dst), exclude)
 }
 
 // DownloadDir writes a tar stream of the directory src to arch, as
@@ -162,31 +163,5 @@ func (c *Comm) DownloadDir(ctx context.Context, src string, arch io.Writer, excl
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", src)
 	}
-	return archive.Write(ctxWriter{ctx, arch}, p, exclude)
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
-}
-
-// ctxWriter stops writing once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (w ctxWriter) Write(p []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return w.w.Write(p)
+	return archive.Write(ctxio.Writer(ctx, arch), p, exclude)
 }

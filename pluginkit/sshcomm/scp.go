@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/packer-stdio/packer/internal/commwire"
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit/internal/archive"
 )
 
@@ -198,7 +199,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, src io.Reader, mode fs
 		}
 		defer os.Remove(spool.Name())
 		defer spool.Close()
-		if size, err = io.Copy(spool, ctxReader{ctx, src}); err != nil {
+		if size, err = io.Copy(spool, ctxio.Reader(ctx, src)); err != nil {
 			return fmt.Errorf("spooling an upload of unknown size: %w", err)
 		}
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
@@ -210,7 +211,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, src io.Reader, mode fs
 		if err := scpAck(r); err != nil {
 			return err
 		}
-		return scpFile(w, r, path.Base(dst), mode, size, ctxReader{ctx, src})
+		return scpFile(w, r, path.Base(dst), mode, size, ctxio.Reader(ctx, src))
 	})
 }
 
@@ -278,7 +279,7 @@ func (c *Comm) scpDownload(ctx context.Context, src string, dst io.Writer) error
 		if _, err := w.Write([]byte{0}); err != nil {
 			return err
 		}
-		if _, err := io.CopyN(ctxWriter{ctx, dst}, r, rec.size); err != nil {
+		if _, err := io.CopyN(ctxio.Writer(ctx, dst), r, rec.size); err != nil {
 			return err
 		}
 		if err := scpAck(r); err != nil {
@@ -293,6 +294,31 @@ func (c *Comm) scpDownload(ctx context.Context, src string, dst io.Writer) error
 // would land outside the destination directory, and of DownloadDir for a
 // name that a remote scp must not send.
 var ErrUnsafe = archive.ErrUnsafe
+
+// nextEntry returns the next entry of an archive that UploadDir writes
+// out: its header and cleaned relative name (see entryName). It passes
+// over the root itself, entries exclude matches and global headers, and
+// returns io.EOF at the end of the archive. The scp and SFTP uploads
+// share it so both skip the same entries.
+func nextEntry(tr *tar.Reader, exclude []string) (*tar.Header, string, error) {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil, "", io.EOF
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("reading archive: %w", err)
+		}
+		name, err := entryName(hdr)
+		if err != nil {
+			return nil, "", err
+		}
+		if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		return hdr, name, nil
+	}
+}
 
 // entryName checks a tar entry's name as SPEC says a receiver must: it
 // returns the cleaned relative name ("" for the root itself).
@@ -376,21 +402,14 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 			}
 			return nil
 		}
-		tr := tar.NewReader(ctxReader{ctx, arch})
+		tr := tar.NewReader(ctxio.Reader(ctx, arch))
 		for {
-			hdr, err := tr.Next()
+			hdr, name, err := nextEntry(tr, exclude)
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("reading archive: %w", err)
-			}
-			name, err := entryName(hdr)
-			if err != nil {
 				return err
-			}
-			if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
-				continue
 			}
 			if throughLink(name, linked) || linked[name] && hdr.Typeflag != tar.TypeSymlink {
 				return fmt.Errorf("%w: %q is written through a symbolic link", ErrUnsafe, hdr.Name)
@@ -448,7 +467,7 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst string, arch io.Reader, exc
 }
 
 func (c *Comm) scpDownloadDir(ctx context.Context, src string, arch io.Writer, exclude []string) error {
-	tw := tar.NewWriter(ctxWriter{ctx, arch})
+	tw := tar.NewWriter(ctxio.Writer(ctx, arch))
 	err := c.scpSession(ctx, "scp -r -p -f -- "+shellQuote(src), func(w io.Writer, r *bufio.Reader) error {
 		ack := func() error { _, err := w.Write([]byte{0}); return err }
 		if err := ack(); err != nil {

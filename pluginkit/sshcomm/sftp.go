@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit/internal/archive"
 )
 
@@ -47,7 +48,7 @@ func sftpWrite(ctx context.Context, cl *sftp.Client, dst string, src io.Reader, 
 	if err != nil {
 		return err
 	}
-	if _, err := f.ReadFromWithConcurrency(ctxReader{ctx, src}, 0); err != nil {
+	if _, err := f.ReadFromWithConcurrency(ctxio.Reader(ctx, src), 0); err != nil {
 		f.Close()
 		return err
 	}
@@ -71,7 +72,7 @@ func (c *Comm) sftpDownload(ctx context.Context, src string, dst io.Writer) erro
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
-	_, err = f.WriteTo(ctxWriter{ctx, dst})
+	_, err = f.WriteTo(ctxio.Writer(ctx, dst))
 	return err
 }
 
@@ -119,21 +120,14 @@ func (c *Comm) sftpUploadDir(ctx context.Context, dst string, arch io.Reader, ex
 		safe[dir] = true
 		return nil
 	}
-	tr := tar.NewReader(ctxReader{ctx, arch})
+	tr := tar.NewReader(ctxio.Reader(ctx, arch))
 	for {
-		hdr, err := tr.Next()
+		hdr, name, err := nextEntry(tr, exclude)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading archive: %w", err)
-		}
-		name, err := entryName(hdr)
-		if err != nil {
 			return err
-		}
-		if name == "" || archive.Excluded(name, exclude) || hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
 		}
 		if err := ensureDir(path.Dir(name)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -198,7 +192,7 @@ func (c *Comm) sftpDownloadDir(ctx context.Context, src string, arch io.Writer, 
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", src)
 	}
-	tw := tar.NewWriter(ctxWriter{ctx, arch})
+	tw := tar.NewWriter(ctxio.Writer(ctx, arch))
 	walker := cl.Walk(src)
 	for walker.Step() {
 		if err := walker.Err(); err != nil {

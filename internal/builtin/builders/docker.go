@@ -382,22 +382,7 @@ func (b *Docker) pullImage(ctx context.Context, ui pluginkit.UI, cli *client.Cli
 		return err
 	}
 	defer resp.Close()
-	for msg, err := range resp.JSONMessages(ctx) {
-		if err != nil {
-			return err
-		}
-		if msg.Error != nil {
-			return errors.New(msg.Error.Message)
-		}
-		if msg.Progress == nil && msg.Status != "" {
-			line := msg.Status
-			if msg.ID != "" {
-				line = msg.ID + ": " + line
-			}
-			ui.Message(line)
-		}
-	}
-	return nil
+	return dockerapi.ShowProgress(ui, resp.JSONMessages(ctx))
 }
 
 type imageInfo struct {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/builtin/internal/output"
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit"
 	"github.com/packer-stdio/packer/pluginkit/steps"
 	"github.com/packer-stdio/packer/protocol"
@@ -159,7 +160,7 @@ func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode, 
 	if err != nil {
 		return 0, fmt.Errorf("creating target %s: %w", path, err)
 	}
-	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	n, err := io.Copy(tmp, ctxio.Reader(ctx, r))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -174,17 +175,4 @@ func writeFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode, 
 		return 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return n, nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/packer-stdio/packer/internal/builtin/internal/output"
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit"
 )
 
@@ -150,7 +151,7 @@ func digests(ctx context.Context, path string, types []string) ([][]byte, error)
 		hs[i] = checksumTypes[t]()
 		ws[i] = hs[i]
 	}
-	if _, err := io.Copy(io.MultiWriter(ws...), ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(ws...), ctxio.Reader(ctx, f)); err != nil {
 		return nil, fmt.Errorf("checksum of %s: %w", path, err)
 	}
 	sums := make([][]byte, len(hs))

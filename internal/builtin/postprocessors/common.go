@@ -1,9 +1,7 @@
 package postprocessors
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,19 +24,6 @@ func renderOutput(text string, data any) (string, error) {
 		return "", fmt.Errorf("renders as an empty path")
 	}
 	return b.String(), nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
 
 // removeFiles removes each path, ignoring those already gone.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/packer-stdio/packer/internal/ctxio"
 	"github.com/packer-stdio/packer/pluginkit"
 )
 
@@ -335,6 +336,6 @@ func copyFile(ctx context.Context, w io.Writer, path string) error {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(w, ctxReader{ctx, f})
+	_, err = io.Copy(w, ctxio.Reader(ctx, f))
 	return err
 }

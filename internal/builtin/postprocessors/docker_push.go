@@ -2,7 +2,6 @@ package postprocessors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -109,20 +108,5 @@ func push(ctx context.Context, ui pluginkit.UI, cli *client.Client, name, auth s
 		return err
 	}
 	defer resp.Close()
-	for msg, err := range resp.JSONMessages(ctx) {
-		if err != nil {
-			return err
-		}
-		if msg.Error != nil {
-			return errors.New(msg.Error.Message)
-		}
-		if msg.Progress == nil && msg.Status != "" {
-			line := msg.Status
-			if msg.ID != "" {
-				line = msg.ID + ": " + line
-			}
-			ui.Message(line)
-		}
-	}
-	return nil
+	return dockerapi.ShowProgress(ui, resp.JSONMessages(ctx))
 }

@@ -142,14 +142,7 @@ func Load(path string, o Options) (*Result, error) {
 	t := &template.Template{Path: path, Dir: l.dir}
 	l.result = &Result{Template: t, l: l}
 	for _, f := range files {
-		var file *hcl.File
-		var d hcl.Diagnostics
-		if strings.HasSuffix(f, ".json") {
-			file, d = l.parser.ParseJSONFile(f)
-		} else {
-			file, d = l.parser.ParseHCLFile(f)
-		}
-		l.diags = append(l.diags, d...)
+		file, _ := l.parse(f)
 		if file == nil {
 			continue
 		}
@@ -356,6 +349,23 @@ func (l *loader) decodeString(expr hcl.Expression, out *string) bool {
 	return true
 }
 
+// parse reads path as HCL's JSON syntax when its name ends in ".json" and
+// as native syntax otherwise, and adds the parser's diagnostics to l's. It
+// returns nil for a file that could not be read at all, and the diagnostics
+// of this file alone so that a caller can stop at its errors. Templates and
+// variable files are parsed alike.
+func (l *loader) parse(path string) (*hcl.File, hcl.Diagnostics) {
+	var f *hcl.File
+	var d hcl.Diagnostics
+	if strings.HasSuffix(path, ".json") {
+		f, d = l.parser.ParseJSONFile(path)
+	} else {
+		f, d = l.parser.ParseHCLFile(path)
+	}
+	l.diags = append(l.diags, d...)
+	return f, d
+}
+
 // ReadRequiredPlugins reads only the packer blocks of the template at path
 // (a file or a directory): what packer init needs, without variables or
 // plugins.
@@ -367,14 +377,7 @@ func ReadRequiredPlugins(path string) ([]RequiredPlugin, error) {
 		return nil, &Error{Diags: hcl.Diagnostics{diagf(nil, "Cannot read template", "%v", err)}}
 	}
 	for _, f := range files {
-		var file *hcl.File
-		var d hcl.Diagnostics
-		if strings.HasSuffix(f, ".json") {
-			file, d = l.parser.ParseJSONFile(f)
-		} else {
-			file, d = l.parser.ParseHCLFile(f)
-		}
-		l.diags = append(l.diags, d...)
+		file, _ := l.parse(f)
 		if file == nil {
 			continue
 		}

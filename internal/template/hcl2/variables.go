@@ -290,14 +290,7 @@ func (l *loader) varFile(path string) {
 		l.diags = append(l.diags, diagf(nil, "Cannot read variable file", "%v", err))
 		return
 	}
-	var f *hcl.File
-	var d hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
-		f, d = l.parser.ParseJSONFile(path)
-	} else {
-		f, d = l.parser.ParseHCLFile(path)
-	}
-	l.diags = append(l.diags, d...)
+	f, d := l.parse(path)
 	if f == nil || d.HasErrors() {
 		return
 	}

@@ -6,11 +6,14 @@ package dockerapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -134,4 +137,27 @@ func Short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// ShowProgress relays the status lines of an image pull or push, as the
+// engine streams them in msgs, to ui ("ID: status", progress bars left
+// out). It returns the first error of the stream or of a message in it,
+// or nil once the stream ends.
+func ShowProgress(ui pluginkit.UI, msgs iter.Seq2[jsonstream.Message, error]) error {
+	for msg, err := range msgs {
+		if err != nil {
+			return err
+		}
+		if msg.Error != nil {
+			return errors.New(msg.Error.Message)
+		}
+		if msg.Progress == nil && msg.Status != "" {
+			line := msg.Status
+			if msg.ID != "" {
+				line = msg.ID + ": " + line
+			}
+			ui.Message(line)
+		}
+	}
+	return nil
 }
