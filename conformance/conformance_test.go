@@ -45,7 +45,7 @@ var fixtureCases = []struct {
 	mode   string
 	breaks string // the only check that fails; "" for none
 	reason string
-	skips  string // checks (comma-separated) that cannot judge this fixture and say so
+	skips  string // checks (comma-separated) that cannot judge this fixture: they skip, or their result depends on timing
 }{
 	{mode: "baseline"},
 	// The data source fixtures' builder runs no hook: the checks that need
@@ -56,7 +56,9 @@ var fixtureCases = []struct {
 	{mode: "serves-without-cookie", breaks: "launch/no-cookie", reason: "waits for stdin instead of exiting"},
 	{mode: "bad-initialize", breaks: "handshake/initialize", reason: "lists the builder twice"},
 	{mode: "any-version", breaks: "handshake/unsupported-version", reason: "accepts any offered version"},
-	{mode: "talks-before-initialize", breaks: "handshake/silent-before-initialize", reason: "sends ui/say before reading initialize"},
+	// Its early ui/say may reach the runner only after the 300 ms window on a
+	// loaded machine; handshake/silent-until-initialized then counts it too.
+	{mode: "talks-before-initialize", breaks: "handshake/silent-before-initialize", reason: "sends ui/say before reading initialize", skips: "handshake/silent-until-initialized"},
 	{mode: "no-init-guard", breaks: "handshake/before-initialize"},
 	{mode: "reinitialize", breaks: "handshake/second-initialize"},
 	{mode: "parse-error-wrong-code", breaks: "framing/parse-error", reason: "answers -32600 to bad JSON"},
@@ -140,7 +142,9 @@ func TestFixtures(t *testing.T) {
 			for _, r := range rep.Results {
 				switch r.Status {
 				case conformance.Fail:
-					failed = append(failed, r.ID)
+					if r.ID == tc.breaks || !slices.Contains(strings.Split(tc.skips, ","), r.ID) {
+						failed = append(failed, r.ID)
+					}
 				case conformance.Skip:
 					if !slices.Contains(strings.Split(tc.skips, ","), r.ID) {
 						skipped = append(skipped, r.ID)
