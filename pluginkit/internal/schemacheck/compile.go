@@ -16,7 +16,13 @@
 // ("got number, want string", "value must be one of 'a', 'b'",
 // "maximum: got 10, want 9"), which pluginkit reported before, with two
 // rewrites at the key's own path: an unknown key ("unknown key") and a
-// missing required key ("missing required key").
+// missing required key ("missing required key"), and two that name the
+// keys a rule ties together rather than the object holding them: a key
+// that dependentRequired asks for is reported missing at its own path, and
+// a broken key rule (an anyOf or oneOf whose alternatives each require one
+// key, see keyRuleKeys) at the path of each key concerned, all with one
+// message ("one of source or content is required", "only one of source and
+// content may be set; source and content are set").
 package schemacheck
 
 import (
@@ -83,6 +89,9 @@ type node struct {
 
 	// applicators
 	allOf, anyOf, oneOf []*node
+	// anyOfKeys and oneOfKeys are set when anyOf or oneOf is a key rule
+	// (see [keyRuleKeys]): the key each alternative requires, in order.
+	anyOfKeys, oneOfKeys []string
 	not                 *node
 	ifN, thenN, elseN   *node
 }
@@ -381,8 +390,10 @@ func (c *compiler) fill(n *node, ptr string, m map[string]any) error {
 			n.allOf, err = subs()
 		case "anyOf":
 			n.anyOf, err = subs()
+			n.anyOfKeys = keyRuleKeys(v)
 		case "oneOf":
 			n.oneOf, err = subs()
+			n.oneOfKeys = keyRuleKeys(v)
 		case "not":
 			n.not, err = sub()
 		case "if":
@@ -403,6 +414,51 @@ func (c *compiler) fill(n *node, ptr string, m map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// keyRuleKeys returns the keys of a key rule, or nil when alts (the value
+// of anyOf or oneOf) is not one. A key rule has two or more alternatives,
+// each an object with "required" naming one key and, optionally,
+// "properties" holding only that key (what value counts as set), no two
+// naming the same key:
+//
+//	"oneOf": [{"required": ["source"], "properties": {"source": {"minLength": 1}}},
+//	          {"required": ["content"]}]
+func keyRuleKeys(alts any) []string {
+	arr, ok := alts.([]any)
+	if !ok || len(arr) < 2 {
+		return nil
+	}
+	keys := make([]string, 0, len(arr))
+	for _, a := range arr {
+		m, ok := a.(map[string]any)
+		if !ok {
+			return nil
+		}
+		req, err := stringList(m["required"])
+		if err != nil || len(req) != 1 || slices.Contains(keys, req[0]) {
+			return nil
+		}
+		for k, v := range m {
+			switch k {
+			case "required":
+			case "properties":
+				props, ok := v.(map[string]any)
+				if !ok {
+					return nil
+				}
+				for p := range props {
+					if p != req[0] {
+						return nil
+					}
+				}
+			default:
+				return nil
+			}
+		}
+		keys = append(keys, req[0])
+	}
+	return keys
 }
 
 // resolve compiles the target of a $ref: "#" or "#/json/pointer" into the

@@ -277,6 +277,66 @@ func sorted(vs []schemacheck.Violation) []schemacheck.Violation {
 
 var printer = message.NewPrinter(language.English)
 
+// keyRuleSchema has two key rules, as pluginkit writes them: exactly one
+// of source (a non-empty string), sources (a non-empty array) and content
+// (present, even empty); at least one of debug (true) and level.
+const keyRuleSchema = `{"type":"object","properties":{"source":{"type":"string"},"sources":{"type":"array","items":{"type":"string"}},"content":{"type":"string"},"debug":{"type":"boolean"},"level":{"type":"integer"},"nested":{"type":"object","oneOf":[{"required":["a"]},{"required":["b"]}]}},
+	"allOf":[
+		{"oneOf":[{"required":["source"],"properties":{"source":{"minLength":1}}},{"required":["sources"],"properties":{"sources":{"minItems":1}}},{"required":["content"]}]},
+		{"anyOf":[{"required":["debug"],"properties":{"debug":{"const":true}}},{"required":["level"]}]}]}`
+
+// TestKeyRules: a broken key rule is reported at the keys it concerns,
+// with one message, where santhosh-tekuri/jsonschema reports the oneOf or
+// anyOf at the object (or the first alternative's misses).
+func TestKeyRules(t *testing.T) {
+	const none = "one of source, sources or content is required"
+	const neither = "at least one of debug or level is required"
+	for _, tt := range []struct {
+		name, instance string
+		want           []schemacheck.Violation
+		reason         string
+	}{
+		{name: "one of each", instance: `{"source":"a","debug":true}`},
+		{name: "empty content is set", instance: `{"content":"","level":0}`},
+		{name: "empty source is not set", instance: `{"source":"","sources":["x"],"level":1}`},
+		{name: "none set", instance: `{"debug":true}`, want: []schemacheck.Violation{{"/content", none}, {"/source", none}, {"/sources", none}}},
+		{name: "only empty values", instance: `{"source":"","sources":[],"debug":false}`,
+			want: []schemacheck.Violation{
+				{"/content", none}, {"/debug", neither}, {"/level", neither}, {"/source", none}, {"/sources", none}},
+			reason: "what the alternatives found (minItems, const) is not reported: only the rule is"},
+		{name: "two set", instance: `{"source":"a","content":"b","level":1}`,
+			want: []schemacheck.Violation{{"/content", "only one of source, sources and content may be set; source and content are set"}, {"/source", "only one of source, sources and content may be set; source and content are set"}}},
+		{name: "three set", instance: `{"source":"a","sources":["b"],"content":"c","level":1}`,
+			want: []schemacheck.Violation{
+				{"/content", "only one of source, sources and content may be set; source, sources and content are set"},
+				{"/source", "only one of source, sources and content may be set; source, sources and content are set"},
+				{"/sources", "only one of source, sources and content may be set; source, sources and content are set"}}},
+		{name: "nested rule", instance: `{"content":"","level":1,"nested":{}}`,
+			want: []schemacheck.Violation{{"/nested/a", "one of a or b is required"}, {"/nested/b", "one of a or b is required"}}},
+		{name: "not an object", instance: `[]`, want: []schemacheck.Violation{{"", "got array, want object"}},
+			reason: "the rule concerns keys: it is not checked on a value without any"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := schemacheck.Compile([]byte(keyRuleSchema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Validate([]byte(tt.instance))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("violations (-want +got):\n%s", diff)
+			}
+			// Only the form of the report differs: the verdict is
+			// santhosh-tekuri/jsonschema's.
+			if want := viaSanthosh(t, keyRuleSchema, tt.instance); (want == nil) != (got == nil) {
+				t.Errorf("santhosh-tekuri/jsonschema reports %v, this package %v", want, got)
+			}
+		})
+	}
+}
+
 // viaSanthosh is how pluginkit validated before: santhosh-tekuri/jsonschema,
 // leaves of the error tree.
 func viaSanthosh(t *testing.T, schema, instance string) []schemacheck.Violation {
@@ -324,6 +384,11 @@ func viaSanthosh(t *testing.T, schema, instance string) []schemacheck.Violation 
 		case *kind.Required:
 			for _, p := range k.Missing {
 				out = append(out, schemacheck.Violation{Path: ptr(append(slices.Clone(loc), p)), Message: "missing required key"})
+			}
+		case *kind.DependentRequired:
+			// This package reports each missing key at its own path.
+			for _, p := range k.Missing {
+				out = append(out, schemacheck.Violation{Path: ptr(append(slices.Clone(loc), p)), Message: "missing key, required when " + k.Prop + " is present"})
 			}
 		default:
 			out = append(out, schemacheck.Violation{Path: ptr(loc), Message: ve.ErrorKind.LocalizedString(printer)})

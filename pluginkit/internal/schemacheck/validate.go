@@ -136,14 +136,10 @@ func (n *node) checkObject(obj map[string]any, loc []string) []Violation {
 		if _, ok := obj[d.prop]; !ok {
 			continue
 		}
-		var missing []string
 		for _, r := range d.required {
 			if _, ok := obj[r]; !ok {
-				missing = append(missing, quote(r))
+				out = append(out, at(child(loc, r), "missing key, required when %s is present", d.prop)...)
 			}
-		}
-		if missing != nil {
-			out = append(out, at(loc, "properties %s required, if %s exists", strings.Join(missing, ", "), quote(d.prop))...)
 		}
 	}
 	return out
@@ -261,7 +257,10 @@ func (n *node) checkApplicators(v any, loc []string) []Violation {
 	for _, s := range n.allOf {
 		out = append(out, s.check(v, loc)...)
 	}
-	if len(n.anyOf) > 0 {
+	obj, isObject := v.(map[string]any)
+	if len(n.anyOf) > 0 && n.anyOfKeys != nil && isObject {
+		out = append(out, keyRule(n.anyOf, n.anyOfKeys, false, obj, loc)...)
+	} else if len(n.anyOf) > 0 {
 		var misses []Violation
 		matched := false
 		for _, s := range n.anyOf {
@@ -276,7 +275,9 @@ func (n *node) checkApplicators(v any, loc []string) []Violation {
 			out = append(out, misses...)
 		}
 	}
-	if len(n.oneOf) > 0 {
+	if len(n.oneOf) > 0 && n.oneOfKeys != nil && isObject {
+		out = append(out, keyRule(n.oneOf, n.oneOfKeys, true, obj, loc)...)
+	} else if len(n.oneOf) > 0 {
 		var misses []Violation
 		first := -1
 		for i, s := range n.oneOf {
@@ -307,6 +308,45 @@ func (n *node) checkApplicators(v any, loc []string) []Violation {
 		}
 	}
 	return out
+}
+
+// keyRule checks the key rule whose alternatives alts each require one of
+// keys (anyOf, or oneOf when exactlyOne) against the object obj at loc. A
+// broken rule is reported at the keys it concerns, every one with the
+// same message: when no alternative matches, at each key's (would-be)
+// pointer; when several match a oneOf, at the pointer of each key set.
+func keyRule(alts []*node, keys []string, exactlyOne bool, obj map[string]any, loc []string) []Violation {
+	var set []string
+	for i, a := range alts {
+		if a.check(obj, loc) == nil {
+			set = append(set, keys[i])
+		}
+	}
+	var msg string
+	var involved []string
+	switch {
+	case len(set) == 0 && exactlyOne:
+		msg, involved = fmt.Sprintf("one of %s is required", listWords(keys, "or")), keys
+	case len(set) == 0:
+		msg, involved = fmt.Sprintf("at least one of %s is required", listWords(keys, "or")), keys
+	case len(set) > 1 && exactlyOne:
+		msg, involved = fmt.Sprintf("only one of %s may be set; %s are set", listWords(keys, "and"), listWords(set, "and")), set
+	default:
+		return nil
+	}
+	out := make([]Violation, len(involved))
+	for i, k := range involved {
+		out[i] = Violation{Path: pointer(child(loc, k)), Message: msg}
+	}
+	return out
+}
+
+// listWords joins words as English does: "a", "a or b", "a, b or c".
+func listWords(words []string, conj string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + conj + " " + words[len(words)-1]
 }
 
 func (ts typeSet) has(v any) bool {
