@@ -92,8 +92,8 @@ type node struct {
 	// anyOfKeys and oneOfKeys are set when anyOf or oneOf is a key rule
 	// (see [keyRuleKeys]): the key each alternative requires, in order.
 	anyOfKeys, oneOfKeys []string
-	not                 *node
-	ifN, thenN, elseN   *node
+	not                  *node
+	ifN, thenN, elseN    *node
 }
 
 type patternNode struct {
