@@ -20,8 +20,9 @@ type configSchema struct {
 
 // reflectSchema builds the schema of the struct cfg points to: draft 2020-12,
 // self-contained, additionalProperties false, required only where a field is
-// tagged `jsonschema:"required"`, and always with the packer_* keys of
-// PackerConfig among its properties.
+// tagged `jsonschema:"required"`, always with the packer_* keys of
+// PackerConfig among its properties, and with the key rules of cfg when it
+// is a [KeyRuler].
 func reflectSchema(cfg any) (*configSchema, error) {
 	t := reflect.TypeOf(cfg)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
@@ -39,6 +40,9 @@ func reflectSchema(cfg any) (*configSchema, error) {
 		}
 	}
 	s.AdditionalProperties = jsonschema.FalseSchema
+	if err := addKeyRules(s, cfg); err != nil {
+		return nil, err
+	}
 	s.Version = "https://json-schema.org/draft/2020-12/schema"
 	s.ID = ""
 	raw, err := json.Marshal(s)
