@@ -39,11 +39,11 @@ func TestFileBuilderConfigErrors(t *testing.T) {
 	}{
 		{"no target", map[string]any{"content": "x"}, []string{"/target: missing required key"}},
 		{"empty target", map[string]any{"content": "x", "target": ""}, []string{"/target: must not be empty"}},
-		{"neither", map[string]any{"target": "t"}, []string{"/content: one of source or content is required"}},
+		{"neither", map[string]any{"target": "t"}, []string{"/content: one of source or content is required", "/source: one of source or content is required"}},
 		{"both", map[string]any{"target": "t", "content": "x", "source": filepath.Join(dir, "missing")},
-			[]string{"/content: only one of source and content may be set", "/source: cannot read source: stat " + filepath.Join(dir, "missing") + ": no such file or directory"}},
+			[]string{"/content: only one of source and content may be set; source and content are set", "/source: only one of source and content may be set; source and content are set"}},
 		{"source is a directory", map[string]any{"target": "t", "source": dir}, []string{"/source: source " + dir + " is not a regular file"}},
-		{"wrong type", map[string]any{"target": 1}, []string{"/target: got number, want string"}},
+		{"wrong type", map[string]any{"target": 1, "content": ""}, []string{"/target: got number, want string"}},
 		{"unknown key", map[string]any{"target": "t", "content": "", "contents": "x"}, []string{"/contents: unknown key"}},
 	}
 	for _, tt := range tests {

@@ -97,6 +97,11 @@ type Docker struct {
 
 var _ pluginkit.Builder = (*Docker)(nil)
 
+// KeyRules implements [pluginkit.KeyRuler].
+func (DockerConfig) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("commit", "export_path", "discard")}
+}
+
 // Config implements [pluginkit.Configurable].
 func (b *Docker) Config() any { return &b.config }
 

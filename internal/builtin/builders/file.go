@@ -50,6 +50,11 @@ type File struct {
 
 var _ pluginkit.Builder = (*File)(nil)
 
+// KeyRules implements [pluginkit.KeyRuler]: "content": "" counts as set.
+func (FileConfig) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("source", "content")}
+}
+
 // Config implements [pluginkit.Configurable].
 func (b *File) Config() any { return &b.config }
 

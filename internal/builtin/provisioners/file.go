@@ -49,6 +49,11 @@ type File struct {
 
 var _ pluginkit.Provisioner = (*File)(nil)
 
+// KeyRules implements [pluginkit.KeyRuler].
+func (FileConfig) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("source", "sources", "content")}
+}
+
 // Config implements [pluginkit.Configurable].
 func (p *File) Config() any { return &p.config }
 

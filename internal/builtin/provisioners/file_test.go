@@ -203,9 +203,9 @@ func TestFileConfigErrors(t *testing.T) {
 		want   []string
 	}{
 		{"no destination", map[string]any{"source": dir}, []string{"/destination: missing required key"}},
-		{"no source", map[string]any{"destination": "x"}, []string{"/source: one of source, sources or content is required"}},
-		{"both", map[string]any{"source": dir, "sources": []string{dir}, "destination": "x"}, []string{"/sources: only one of source, sources and content may be set, not source and sources"}},
-		{"source and content", map[string]any{"source": dir, "content": "x", "destination": "x"}, []string{"/content: only one of source, sources and content may be set, not source and content"}},
+		{"no source", map[string]any{"destination": "x"}, []string{"/content: one of source, sources or content is required", "/source: one of source, sources or content is required", "/sources: one of source, sources or content is required"}},
+		{"both", map[string]any{"source": dir, "sources": []string{dir}, "destination": "x"}, []string{"/source: only one of source, sources and content may be set; source and sources are set", "/sources: only one of source, sources and content may be set; source and sources are set"}},
+		{"source and content", map[string]any{"source": dir, "content": "x", "destination": "x"}, []string{"/content: only one of source, sources and content may be set; source and content are set", "/source: only one of source, sources and content may be set; source and content are set"}},
 		{"content downloaded", map[string]any{"content": "x", "destination": "x", "direction": "download"}, []string{"/content: content can only be uploaded, not downloaded"}},
 		{"missing upload source", map[string]any{"sources": []string{dir, missing}, "destination": "x/"},
 			[]string{"/sources/1: bad source: stat " + missing + ": no such file or directory"}},

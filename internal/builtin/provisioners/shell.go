@@ -55,6 +55,11 @@ type Shell struct {
 
 var _ pluginkit.Provisioner = (*Shell)(nil)
 
+// KeyRules implements [pluginkit.KeyRuler].
+func (ShellConfig) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("inline", "script", "scripts")}
+}
+
 // Config implements [pluginkit.Configurable].
 func (p *Shell) Config() any { return &p.config }
 

@@ -107,10 +107,11 @@ func TestShellConfigErrors(t *testing.T) {
 		config map[string]any
 		want   []string
 	}{
-		{"nothing", map[string]any{}, []string{": one of inline, script or scripts is required"}},
+		{"nothing", map[string]any{}, []string{"/inline: one of inline, script or scripts is required", "/script: one of inline, script or scripts is required", "/scripts: one of inline, script or scripts is required"}},
 		{"inline and script", map[string]any{"inline": []string{"x"}, "script": missing},
-			[]string{"/script: only one of inline, script and scripts may be set; inline is set too", "/script: bad script: stat " + missing + ": no such file or directory"}},
-		{"command is not a shell key", map[string]any{"command": "x"}, []string{"/command: unknown key"}},
+			[]string{"/inline: only one of inline, script and scripts may be set; inline and script are set", "/script: only one of inline, script and scripts may be set; inline and script are set"}},
+		{"command is not a shell key", map[string]any{"command": "x"}, []string{"/command: unknown key",
+			"/inline: one of inline, script or scripts is required", "/script: one of inline, script or scripts is required", "/scripts: one of inline, script or scripts is required"}},
 		{"bad template", map[string]any{"inline": []string{"x"}, "execute_command": "{{.Script}}"},
 			[]string{`/execute_command: template: execute_command:1:2: executing "execute_command" at <.Script>: can't evaluate field Script in type provisioners.shellData`}},
 	}

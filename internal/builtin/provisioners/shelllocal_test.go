@@ -92,9 +92,9 @@ func TestShellLocalConfigErrors(t *testing.T) {
 		config map[string]any
 		want   []string
 	}{
-		{"nothing to run", map[string]any{}, []string{": one of command, inline, script or scripts is required"}},
+		{"nothing to run", map[string]any{}, []string{"/command: one of command, inline, script or scripts is required", "/inline: one of command, inline, script or scripts is required", "/script: one of command, inline, script or scripts is required", "/scripts: one of command, inline, script or scripts is required"}},
 		{"two sources", map[string]any{"command": "x", "inline": []string{"y"}, "scripts": []string{}},
-			[]string{"/inline: only one of command, inline, script and scripts may be set; command is set too"}},
+			[]string{"/command: only one of command, inline, script and scripts may be set; command and inline are set", "/inline: only one of command, inline, script and scripts may be set; command and inline are set"}},
 		{"missing script", map[string]any{"scripts": []string{filepath.Join(dir, "nope.sh")}},
 			[]string{"/scripts/0: bad script: stat " + filepath.Join(dir, "nope.sh") + ": no such file or directory"}},
 		{"bad env", map[string]any{"command": "x", "environment_vars": []string{"A=1", "B"}},

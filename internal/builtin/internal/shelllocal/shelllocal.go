@@ -33,6 +33,12 @@ type Config struct {
 	ValidExitCodes  shellscript.ExitCodes `json:"valid_exit_codes,omitempty" jsonschema_description:"Exit statuses that count as success. Default [0]."`
 }
 
+// KeyRules implements [pluginkit.KeyRuler] for the configurations that
+// embed Config.
+func (Config) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("command", "inline", "script", "scripts")}
+}
+
 // executeData is what execute_command's templates see.
 type executeData struct {
 	Vars   string

@@ -15,8 +15,11 @@ type Source struct {
 	Set bool
 }
 
-// CheckSources reports, with the key's JSON pointer, when none or more than
-// one of sources is set.
+// CheckSources reports when none or more than one of sources is set, as
+// the configuration schema's key rule does (a component states the rule
+// with [pluginkit.ExactlyOneOf], so pluginkit refuses such a configuration
+// before Prepare): at each key when none is set, at each key set when
+// several are.
 func CheckSources(sources ...Source) []pluginkit.ConfigError {
 	keys := make([]string, len(sources))
 	var set []string
@@ -26,18 +29,24 @@ func CheckSources(sources ...Source) []pluginkit.ConfigError {
 			set = append(set, s.Key)
 		}
 	}
-	list := strings.Join(keys[:len(keys)-1], ", ")
-	last := keys[len(keys)-1]
-	var errs []pluginkit.ConfigError
+	var msg string
+	var involved []string
 	switch {
 	case len(set) == 0:
-		errs = append(errs, pluginkit.ConfigError{Message: fmt.Sprintf("one of %s or %s is required", list, last)})
+		msg, involved = fmt.Sprintf("one of %s is required", listWords(keys, "or")), keys
 	case len(set) > 1:
-		for _, k := range set[1:] {
-			errs = append(errs, pluginkit.ConfigError{Path: "/" + k, Message: fmt.Sprintf("only one of %s and %s may be set; %s is set too", list, last, set[0])})
-		}
+		msg, involved = fmt.Sprintf("only one of %s may be set; %s are set", listWords(keys, "and"), listWords(set, "and")), set
+	}
+	var errs []pluginkit.ConfigError
+	for _, k := range involved {
+		errs = append(errs, pluginkit.ConfigError{Path: "/" + k, Message: msg})
 	}
 	return errs
+}
+
+// listWords joins words as English does: "a or b", "a, b or c".
+func listWords(words []string, conj string) string {
+	return strings.Join(words[:len(words)-1], ", ") + " " + conj + " " + words[len(words)-1]
 }
 
 // CheckScripts checks that script (if set) and every one of scripts name a
