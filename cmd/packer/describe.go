@@ -20,6 +20,7 @@ type schemaNode struct {
 	Required    []string               `json:"required"`
 	OneOf       []*schemaNode          `json:"oneOf"`
 	AnyOf       []*schemaNode          `json:"anyOf"`
+	AllOf       []*schemaNode          `json:"allOf"`
 	Ref         string                 `json:"$ref"`
 	Additional  any                    `json:"additionalProperties"`
 }
@@ -121,11 +122,20 @@ func writeDescription(w io.Writer, typ, name, from string, raw json.RawMessage) 
 	if len(keys) == 0 {
 		fmt.Fprintf(w, "\nNo configuration keys.\n")
 	}
-	var rules []string
-	for _, r := range []struct {
+	// Rules are the schema's oneOf and anyOf, and those of its allOf's
+	// items (where pluginkit writes key rules, SPEC §6.1).
+	type rule struct {
 		what string
 		alts []*schemaNode
-	}{{"exactly one of", root.OneOf}, {"at least one of", root.AnyOf}} {
+	}
+	found := []rule{{"exactly one of", root.OneOf}, {"at least one of", root.AnyOf}}
+	for _, item := range root.AllOf {
+		if item != nil {
+			found = append(found, rule{"exactly one of", item.OneOf}, rule{"at least one of", item.AnyOf})
+		}
+	}
+	var rules []string
+	for _, r := range found {
 		var sets []string
 		for _, alt := range r.alts {
 			if alt != nil && len(alt.Required) > 0 {

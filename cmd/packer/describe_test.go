@@ -43,6 +43,26 @@ Rules:
 `,
 		},
 		{
+			name: "key rules in allOf, as pluginkit writes them",
+			schema: `{"type":"object","properties":{"source":{"type":"string"},"content":{"type":"string"},"debug":{"type":"boolean"},"level":{"type":"integer"}},
+				"allOf":[
+					{"oneOf":[{"required":["source"],"properties":{"source":{"minLength":1}}},{"required":["content"]}]},
+					{"anyOf":[{"required":["debug"],"properties":{"debug":{"const":true}}},{"required":["level"]}]}]}`,
+			want: `builder demo (builtin, packer-builder-demo)
+
+Optional:
+
+  content (string)
+  debug (boolean)
+  level (integer)
+  source (string)
+
+Rules:
+  exactly one of: source; content
+  at least one of: debug; level
+`,
+		},
+		{
 			name:   "nothing to configure",
 			schema: `{"type":"object","properties":{"packer_debug":{"type":"boolean"}}}`,
 			want:   "builder demo (builtin, packer-builder-demo)\n\nNo configuration keys.\n",

@@ -351,29 +351,55 @@ func ServedName(served []protocol.Component, c Component) string {
 // keys are the configuration keys the component accepts (its schema's
 // properties, see [SchemaKeys]): a key at fault that is not one of them
 // gets the nearest one as a suggestion.
+//
+// Errors with the same message that point at the same place share a line
+// that lists their paths (unless one has a suggestion): a broken key rule is one error at each key it
+// concerns (SPEC §6.1), and the keys a template lacks all point at the
+// component.
+//
+//	template.json:3:5: builder "file": /content, /source: one of source or content is required
 func PrepareError(c Component, keys []string, err error) error {
 	errs := host.ConfigErrors(err)
 	if len(errs) == 0 {
 		return fmt.Errorf("%s %q: %w", c.Type, c.Name, err)
 	}
-	var lines []string
+	type line struct {
+		at, message, suggest string
+		paths                []string
+	}
+	var lines []*line
 	for _, e := range errs {
-		line := fmt.Sprintf("%s %q: ", c.Type, c.Name)
+		l := &line{message: e.Message, suggest: suggestKey(e.Path, keys)}
 		if c.Locate != nil {
-			if at := c.Locate(e.Path); at != "" {
-				line = at + ": " + line
-			}
+			l.at = c.Locate(e.Path)
+		}
+		i := slices.IndexFunc(lines, func(o *line) bool {
+			return o.at == l.at && o.message == l.message && o.suggest == "" && l.suggest == ""
+		})
+		if i < 0 {
+			lines = append(lines, l)
+			i = len(lines) - 1
 		}
 		if e.Path != "" {
-			line += e.Path + ": "
+			lines[i].paths = append(lines[i].paths, e.Path)
 		}
-		line += e.Message
-		if s := suggestKey(e.Path, keys); s != "" {
-			line += fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		lines = append(lines, line)
 	}
-	return &ConfigError{msg: strings.Join(lines, "\n"), err: err}
+	text := make([]string, len(lines))
+	for i, l := range lines {
+		s := fmt.Sprintf("%s %q: ", c.Type, c.Name)
+		if l.at != "" {
+			s = l.at + ": " + s
+		}
+		if len(l.paths) > 0 {
+			s += strings.Join(l.paths, ", ") + ": "
+		}
+		s += l.message
+		if l.suggest != "" {
+			s += fmt.Sprintf(" (did you mean %q?)", l.suggest)
+		}
+		text[i] = s
+	}
+	return &ConfigError{msg: strings.Join(text, "\n"), err: err}
 }
 
 // suggestKey returns the accepted key nearest to the top-level key at

@@ -31,12 +31,19 @@ func TestPrepareError(t *testing.T) {
 		protocol.ConfigError{Path: "/taget", Message: "unknown key"},
 		protocol.ConfigError{Path: "/target", Message: "missing required key"},
 		protocol.ConfigError{Path: "/zzzzzz", Message: "unknown key"},
-		protocol.ConfigError{Message: "one of source or content is required"},
+		protocol.ConfigError{Path: "/content", Message: "one of source or content is required"},
+		protocol.ConfigError{Path: "/source", Message: "one of source or content is required"},
+		protocol.ConfigError{Message: "something else"},
+		protocol.ConfigError{Path: "/taget", Message: "one of source or content is required"},
+		protocol.ConfigError{Path: "/qqqqqq", Message: "unknown key"},
+		protocol.ConfigError{Path: "/yyyyyy", Message: "unknown key"},
 	))
 	want := `t.json:7:5: builder "file": /taget: unknown key (did you mean "target"?)
 builder "file": /target: missing required key
-builder "file": /zzzzzz: unknown key
-builder "file": one of source or content is required`
+builder "file": /zzzzzz, /qqqqqq, /yyyyyy: unknown key
+builder "file": /content, /source: one of source or content is required
+builder "file": something else
+t.json:7:5: builder "file": /taget: one of source or content is required (did you mean "target"?)`
 	if diff := cmp.Diff(want, err.Error()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
