@@ -77,6 +77,7 @@ var fixtureCases = []struct {
 	{mode: "prepare-internal-error", breaks: "prepare/empty-config", reason: "post-processor prepare answers -32603"},
 	{mode: "no-type-check", breaks: "prepare/wrong-type", reason: "accepts any config"},
 	{mode: "unknown-component-wrong-code", breaks: "prepare/unknown-component", reason: "answers -32003"},
+	{mode: "key-rule-in-code", breaks: "config/key-rules", reason: "its schema says exactly one of message and wait; its code reports both set at \"\" and lets none set through"},
 	{mode: "builder-fails", breaks: "run/builder", skips: "hook/unsupported"},
 	{mode: "provisioner-fails", breaks: "run/provisioner"},
 	{mode: "postprocessor-fails", breaks: "run/post-processor"},

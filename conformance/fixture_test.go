@@ -62,12 +62,16 @@ func fixtureSchema(mode string) json.RawMessage {
 		props["packer_user_variables"] = map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
 		props["packer_sensitive_variables"] = map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
 	}
-	b, _ := json.Marshal(map[string]any{
+	sch := map[string]any{
 		"$schema":              "https://json-schema.org/draft/2020-12/schema",
 		"type":                 "object",
 		"additionalProperties": false,
 		"properties":           props,
-	})
+	}
+	if mode == "key-rule-in-code" {
+		sch["allOf"] = keyRuleInCodeSchema
+	}
+	b, _ := json.Marshal(sch)
 	return b
 }
 
@@ -521,6 +525,9 @@ func (f *fixture) prepare(req *protocol.Request) (any, error) {
 	}
 	if f.mode == "no-type-check" {
 		errs = nil
+	}
+	if f.mode == "key-rule-in-code" {
+		errs = append(errs, keyRuleInCode(merged)...)
 	}
 	if len(errs) > 0 {
 		return nil, protocol.ErrConfigInvalid.WithData(protocol.ConfigInvalidData{Errors: errs, Warnings: []string{}})
