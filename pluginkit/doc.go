@@ -24,7 +24,8 @@
 // every registered component with the JSON Schema of its configuration,
 // reflected from the struct its Config method returns (required fields are
 // tagged `jsonschema:"required"`; unknown keys are rejected; the packer_*
-// keys of [PackerConfig] are always accepted).
+// keys of [PackerConfig] are always accepted; the rules of a [KeyRuler],
+// such as exactly one of source and content, are part of it).
 //
 // component/prepare merges the configuration objects (later keys win),
 // validates them against the schema (each violation is a [ConfigError] with
