@@ -337,6 +337,40 @@ func TestKeyRules(t *testing.T) {
 	}
 }
 
+// FuzzKeyRules validates arbitrary instances against keyRuleSchema: the
+// verdict is santhosh-tekuri/jsonschema's, and every violation in an
+// object is at a key, never at the object itself.
+func FuzzKeyRules(f *testing.F) {
+	for _, in := range []string{`{"source":"a","debug":true}`, `{"content":"","level":0}`, `{"source":"","sources":[],"debug":false}`,
+		`{"source":"a","sources":["b"],"content":"c","level":1}`, `{"content":"","level":1,"nested":{}}`, `[]`} {
+		f.Add(in)
+	}
+	s, err := schemacheck.Compile([]byte(keyRuleSchema))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, instance string) {
+		var v any
+		if json.Unmarshal([]byte(instance), &v) != nil {
+			return
+		}
+		got, err := s.Validate([]byte(instance))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := viaSanthosh(t, keyRuleSchema, instance); (want == nil) != (got == nil) {
+			t.Errorf("instance %s: santhosh-tekuri/jsonschema reports %v, this package %v", instance, want, got)
+		}
+		if _, isObject := v.(map[string]any); isObject {
+			for _, g := range got {
+				if g.Path == "" {
+					t.Errorf("instance %s: violation at the object: %v", instance, g)
+				}
+			}
+		}
+	})
+}
+
 // viaSanthosh is how pluginkit validated before: santhosh-tekuri/jsonschema,
 // leaves of the error tree.
 func viaSanthosh(t *testing.T, schema, instance string) []schemacheck.Violation {
