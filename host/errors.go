@@ -87,7 +87,9 @@ func (e *PluginError) withOp(op string) *PluginError {
 
 // ConfigErrors returns the per-key errors of a configuration-invalid error
 // ([protocol.ErrConfigInvalid] anywhere in err's chain), and nil for other
-// errors.
+// errors. A broken key rule of the component's config_schema (SPEC §6.1) is
+// one error at each key it concerns, all with the same message: a caller
+// that shows errors may show those together.
 func ConfigErrors(err error) []protocol.ConfigError {
 	pe := protocol.AsError(err)
 	if pe == nil || !errors.Is(pe, protocol.ErrConfigInvalid) {
