@@ -870,7 +870,9 @@ class Relay:
                   "communicator/uploadDir", "communicator/downloadDir"):
             prov.handlers[m] = forward_comm(m)
         try:
-            prov.handshake()
+            pres = prov.handshake()
+            say("provisioner plugin %s speaks protocol %d (builder: %d)" % (pres["plugin"]["name"], prov.version,
+                                                                        self.builder.version))
             inst = prepare(prov, "provisioner", self.provisioner, self.cfg, self.builder_type)
             handle = ""
             if params.get("communicator"):

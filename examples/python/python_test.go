@@ -8,7 +8,11 @@ package python_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,14 +163,58 @@ func TestPyHost(t *testing.T) {
 		return string(b)
 	}
 
-	tests := []struct {
-		name     string
-		args     []string
-		wantExit int
-		want     []string // lines that must appear in stdout, in this order
-		check    func(t *testing.T)
-		reason   string
-	}{
+	// relayed is the case of the Python provisioner's streams relayed by pyhost to the Python builder, with
+	// the builder's plugin offered builderVersions and the provisioner's provVersions: every mix of the
+	// versions the two connections use goes through a different path of the relay (SPEC §7.7 step 4).
+	relayed := func(builderVersions, provVersions string, bv, pv int) pyhostCase {
+		m := fmt.Sprintf("mix-b%d-p%d", bv, pv)
+		machine, back := filepath.Join(dir, m), filepath.Join(dir, m+"-back")
+		return pyhostCase{
+			name: fmt.Sprintf("python provisioner on version %d relayed to the python builder on version %d", pv, bv),
+			args: []string{
+				"--builder", "pyfile", "--versions", builderVersions, "--provisioner-versions", provVersions,
+				"--config", js(map[string]any{"output": filepath.Join(machine, "hello.txt"), "content": "hi\n"}),
+				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, m+"-c", "x.txt"), "sleep": 60}),
+				"--provisioner", "pyupload",
+				"--provisioner-config", js(map[string]any{
+					"destination": "up.txt", "content": "b\na\n", "command": "sort up.txt", "fetch": "up.txt",
+					"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": back,
+				}),
+				pyPlugin,
+			},
+			want: []string{
+				fmt.Sprintf("plugin packer-plugin-pyexample 0.1.0 speaks protocol %d", bv),
+				fmt.Sprintf("provisioner plugin packer-plugin-pyexample speaks protocol %d (builder: %d)", pv, bv),
+				"provisioner ==> pyupload: uploading 4 bytes to up.txt",
+				"provisioner     a",
+				"provisioner     b",
+				"provisioner ==> pyupload: fetched up.txt (4 bytes,",
+				"provisioner ==> pyupload: uploaded directory " + src + " to www",
+				"provisioner ==> pyupload: downloaded directory www: a.txt big.bin sub/b.txt",
+				"cancelled run answered -32006: request cancelled",
+				"OK",
+			},
+			check: func(t *testing.T) {
+				for _, name := range []string{"a.txt", "sub/b.txt", "big.bin"} {
+					want, err := os.ReadFile(filepath.Join(src, name))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, got := range []string{filepath.Join(machine, "www", name), filepath.Join(back, name)} {
+						data, err := os.ReadFile(got)
+						if err != nil {
+							t.Errorf("reading what came through the relay: %v", err)
+						} else if !bytes.Equal(data, want) {
+							t.Errorf("%s: %d bytes differ from the %d bytes of %s", got, len(data), len(want), name)
+						}
+					}
+				}
+			},
+			reason: "upload, start, download, uploadDir and downloadDir streams relayed between two Python processes",
+		}
+	}
+
+	tests := []pyhostCase{
 		{
 			name: "go plugin with relayed go provisioner",
 			args: []string{
@@ -176,8 +224,10 @@ func TestPyHost(t *testing.T) {
 				goBin,
 			},
 			want: []string{
+				"plugin packer-plugin-example (devel) speaks protocol 2",
 				"  component builder         example",
 				"hook/run packer_provision (communicator 'c1'",
+				"provisioner plugin packer-plugin-example speaks protocol 2 (builder: 2)",
 				"provisioner     relayed-by-pyhost",
 				"provisioner     hello from pyhost",
 				"provisioner: shutdown answered null, stdin closed; exit status 0",
@@ -201,7 +251,7 @@ func TestPyHost(t *testing.T) {
 				pyPlugin,
 			},
 			want: []string{
-				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 1",
+				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 2",
 				"  component datasource      pyfileinfo",
 				`datasource pyfileinfo: output {"path":"` + filepath.Join(src, "a.txt") + `","size":4,"sha256":"2c8b08da5ce60398e1f19af0e5dccc744df274b826abe585eaba68c525434806","json":null}`,
 				"provisioner     hi from python",
@@ -213,46 +263,38 @@ func TestPyHost(t *testing.T) {
 			},
 			reason: "a Go provisioner runs commands on the Python builder's communicator through the Python host",
 		},
+		relayed("2,1", "2,1", 2, 2),
+		relayed("1", "2,1", 1, 2),
+		relayed("2,1", "1", 2, 1),
+		relayed("1", "1", 1, 1),
 		{
-			name: "python plugin with relayed python provisioner",
+			name: "go provisioner on version 1 relayed to the python builder on version 2",
 			args: []string{
-				"--builder", "pyfile",
-				"--config", js(map[string]any{"output": filepath.Join(dir, "m2", "hello.txt"), "content": "hi\n"}),
-				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, "c2", "x.txt"), "sleep": 60}),
-				"--provisioner", "pyupload",
-				"--provisioner-config", js(map[string]any{
-					"destination": "up.txt", "content": "b\na\n", "command": "sort up.txt", "fetch": "up.txt",
-					"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": filepath.Join(dir, "back"),
-				}),
+				"--builder", "pyfile", "--provisioner-versions", "1",
+				"--config", js(map[string]any{"output": filepath.Join(dir, "m4", "hello.txt"), "content": "hi from python\n"}),
+				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, "c4", "x.txt"), "sleep": 60}),
+				"--provisioner", "example-shell", "--provisioner-plugin", goBin,
+				"--provisioner-config", js(map[string]any{"inline": []string{"cat hello.txt", "echo to-stderr >&2"}}),
 				pyPlugin,
 			},
 			want: []string{
-				"provisioner ==> pyupload: uploading 4 bytes to up.txt",
-				"provisioner     a",
-				"provisioner     b",
-				"provisioner ==> pyupload: fetched up.txt (4 bytes,",
-				"provisioner ==> pyupload: uploaded directory " + src + " to www",
-				"provisioner ==> pyupload: downloaded directory www: a.txt big.bin sub/b.txt",
-				"cancelled run answered -32006: request cancelled",
+				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 2",
+				"provisioner plugin packer-plugin-example speaks protocol 1 (builder: 2)",
+				"provisioner     hi from python",
+				"provisioner !!  to-stderr",
 				"OK",
 			},
-			check: func(t *testing.T) {
-				for _, name := range []string{"a.txt", "sub/b.txt", "big.bin"} {
-					want, err := os.ReadFile(filepath.Join(src, name))
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, got := range []string{filepath.Join(dir, "m2", "www", name), filepath.Join(dir, "back", name)} {
-						data, err := os.ReadFile(got)
-						if err != nil {
-							t.Errorf("reading what came through the relay: %v", err)
-						} else if !bytes.Equal(data, want) {
-							t.Errorf("%s: %d bytes differ from the %d bytes of %s", got, len(data), len(want), name)
-						}
-					}
-				}
+			reason: "pyhost relays a version 1 connection's stream requests to a version 2 builder's streams",
+		},
+		{
+			name:     "a plugin that speaks none of the versions offered",
+			args:     []string{"--builder", "pyfile", "--versions", "3", pyPlugin},
+			wantExit: 1,
+			want: []string{
+				"FAIL: the builder plugin speaks protocol versions [2, 1], this host offers [3]",
+				"FAILED",
 			},
-			reason: "upload, start, download, uploadDir and downloadDir streams relayed between two Python processes",
+			reason: "the plugin answers -32002 with the versions it speaks, and pyhost says so in words (SPEC §5.2)",
 		},
 		{
 			name: "a run that cannot be cancelled is a surprise",
@@ -298,6 +340,16 @@ func TestPyHost(t *testing.T) {
 	}
 }
 
+// pyhostCase is a run of pyhost.py and what it must print.
+type pyhostCase struct {
+	name     string
+	args     []string
+	wantExit int
+	want     []string // lines that must appear in stdout, in this order
+	check    func(t *testing.T)
+	reason   string
+}
+
 // inOrder returns the prefixes of want that begin lines of out, in order: each is looked for after the line
 // that matched the previous one. It equals want when every wanted line is there in that order.
 func inOrder(out string, want []string) []string {
@@ -314,4 +366,164 @@ func inOrder(out string, want []string) []string {
 		}
 	}
 	return got
+}
+
+var (
+	packerOnce sync.Once
+	packerBin  string
+	packerErr  error
+	packerOut  []byte
+)
+
+// buildPacker builds cmd/packer once per test binary.
+func buildPacker(t *testing.T) string {
+	t.Helper()
+	packerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pyexample-packer-")
+		if err != nil {
+			packerErr = err
+			return
+		}
+		packerBin = filepath.Join(dir, "packer")
+		packerOut, packerErr = exec.Command("go", "build", "-o", packerBin, "../../cmd/packer").CombinedOutput()
+	})
+	if packerErr != nil {
+		t.Fatalf("go build of packer: %v\n%s", packerErr, packerOut)
+	}
+	return packerBin
+}
+
+// TestPackerHost has packer, which offers protocol versions [2, 1], build with the Python builder and run
+// the Python provisioner on its communicator, moving tens of MiB each way: a file uploaded and fetched
+// back, and a directory uploaded and downloaded as tar streams. packer relays the provisioner's streams
+// to the builder (SPEC §7.7), so every byte passes two version 2 connections under flow control. The
+// checksums must match, and packer's protocol trace must show version 2 streams and no version 1
+// request.
+func TestPackerHost(t *testing.T) {
+	py := python3(t)
+	if testing.Short() {
+		t.Skip("builds packer and moves tens of MiB")
+	}
+	packer := buildPacker(t)
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(packer)) })
+	dir := t.TempDir()
+	script, err := os.ReadFile(pluginScript(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// packer finds packer-plugin-pyexample in its working directory; the copy runs the python3 found above.
+	plugin := filepath.Join(dir, "packer-plugin-pyexample")
+	script = append([]byte("#!"+py+"\n"), script[bytes.IndexByte(script, '\n')+1:]...)
+	if err := os.WriteFile(plugin, script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	random := func(name string, size int) {
+		t.Helper()
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7919 + i>>13)
+		}
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := filepath.Join(dir, "big.bin")
+	random(big, 24<<20+12345) // not a multiple of a chunk
+	src := filepath.Join(dir, "src")
+	random(filepath.Join(src, "sub", "dir.bin"), 8<<20)
+	random(filepath.Join(src, "a.txt"), 3)
+	machine := filepath.Join(dir, "machine")
+	template := map[string]any{
+		"builders": []any{map[string]any{"type": "pyexample-pyfile", "output": filepath.Join(machine, "hello.txt"), "content": "hi\n"}},
+		"provisioners": []any{map[string]any{
+			"type": "pyexample-pyupload", "destination": "big.bin", "source_file": big, "command": "wc -c < big.bin",
+			"fetch": "big.bin", "fetch_to": filepath.Join(dir, "back.bin"),
+			"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": filepath.Join(dir, "back"),
+		}},
+	}
+	raw, err := json.Marshal(template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "template.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trace := filepath.Join(dir, "trace.jsonl")
+	cmd := exec.Command(packer, "build", "template.json")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "PACKER_PLUGIN_PATH=", "PACKER_CONFIG=", "PACKER_LOG=", "PACKER_LOG_PATH=",
+		"PACKER_RPC_TRACE="+trace, "PACKER_RPC_TRACE_DATA=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, out)
+	}
+	for _, pair := range [][2]string{
+		{big, filepath.Join(machine, "big.bin")},
+		{big, filepath.Join(dir, "back.bin")},
+		{filepath.Join(src, "sub", "dir.bin"), filepath.Join(machine, "www", "sub", "dir.bin")},
+		{filepath.Join(src, "sub", "dir.bin"), filepath.Join(dir, "back", "sub", "dir.bin")},
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "back", "a.txt")},
+	} {
+		if diff := cmp.Diff(sha256File(t, pair[0]), sha256File(t, pair[1])); diff != "" {
+			t.Errorf("%s differs from %s (-want +got):\n%s", pair[1], pair[0], diff)
+		}
+	}
+	if want := fmt.Sprintf("%d", 24<<20+12345); !strings.Contains(string(out), want) {
+		t.Errorf("the command's output lacks the size %s:\n%s", want, out)
+	}
+	// Count the stream methods packer sent and received, on both plugin connections.
+	got := map[string]int{}
+	tr, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(tr)), "\n") {
+		var rec struct {
+			Dir string `json:"dir"`
+			Msg struct {
+				Method string `json:"method"`
+			} `json:"msg"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if strings.HasPrefix(rec.Msg.Method, "stream/") {
+			got[rec.Dir+" "+rec.Msg.Method]++
+		}
+	}
+	// Every chunk packer receives it sends on (a relay), and the bytes moved need at least one chunk per
+	// 256 KiB each way.
+	minChunks := 2 * (24<<20 + 8<<20) / (256 << 10)
+	if got["recv stream/data"] < minChunks || got["send stream/data"] != got["recv stream/data"] {
+		t.Errorf("stream/data: received %d, sent %d; want at least %d, and as many sent as received",
+			got["recv stream/data"], got["send stream/data"], minChunks)
+	}
+	for _, m := range []string{"stream/credit", "stream/end"} {
+		if got["recv "+m] == 0 || got["send "+m] == 0 {
+			t.Errorf("%s: received %d, sent %d; want both", m, got["recv "+m], got["send "+m])
+		}
+	}
+	for _, m := range []string{"stream/read", "stream/write", "stream/close"} {
+		if n := got["send "+m] + got["recv "+m]; n != 0 {
+			t.Errorf("%d %s messages in a version 2 session", n, m)
+		}
+	}
+	t.Logf("stream messages packer sent and received: %v", got)
+}
+
+func sha256File(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
