@@ -697,7 +697,8 @@ class Bridge:
         if self.kind != "source":
             raise RPCError(INVALID_PARAMS, "invalid params: stream/read: stream %s is a sink" % dumps(self.hb))
         if self.bv == FLOW_VERSION:
-            raise RPCError(INVALID_PARAMS, "invalid params: stream/read: this connection uses protocol version 2")
+            raise RPCError(UNKNOWN_HANDLE, "unknown handle: stream/read: stream %s moves with stream/data in "
+                           "protocol version 2 (SPEC §7.5.2 rule 7)" % dumps(self.hb))
         if self.pv != FLOW_VERSION:
             res = self.prov.call("stream/read", dict(p, stream=self.hp))
             if res.get("eof"):
@@ -721,7 +722,8 @@ class Bridge:
         if self.kind != "sink":
             raise RPCError(INVALID_PARAMS, "invalid params: stream/write: stream %s is a source" % dumps(self.hb))
         if self.bv == FLOW_VERSION:
-            raise RPCError(INVALID_PARAMS, "invalid params: stream/write: this connection uses protocol version 2")
+            raise RPCError(UNKNOWN_HANDLE, "unknown handle: stream/write: stream %s moves with stream/data in "
+                           "protocol version 2 (SPEC §7.5.2 rule 7)" % dumps(self.hb))
         if self.pv != FLOW_VERSION:
             return self.prov.call("stream/write", dict(p, stream=self.hp))
         try:
@@ -745,7 +747,8 @@ class Bridge:
 
     def b_close(self, p):
         if self.bv == FLOW_VERSION:
-            raise RPCError(INVALID_PARAMS, "invalid params: stream/close: this connection uses protocol version 2")
+            raise RPCError(UNKNOWN_HANDLE, "unknown handle: stream/close: stream %s moves with stream/data in "
+                           "protocol version 2 (SPEC §7.5.2 rule 7)" % dumps(self.hb))
         if self.pv != FLOW_VERSION:
             res = self.prov.call("stream/close", dict(p, stream=self.hp))
             self.finished = True

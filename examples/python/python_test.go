@@ -6,9 +6,11 @@
 package python_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -526,4 +528,138 @@ func sha256File(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// rawSession is a version 2 session with the Python plugin driven line by line, for rules that no host
+// run exercises deterministically.
+type rawSession struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func (s *rawSession) send(msg map[string]any) {
+	s.t.Helper()
+	b, err := json.Marshal(msg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.in.Write(append(b, '\n')); err != nil {
+		s.t.Fatalf("writing to the plugin: %v", err)
+	}
+}
+
+// next returns the next message that is not a ui/* notification.
+func (s *rawSession) next() map[string]any {
+	s.t.Helper()
+	for s.out.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(s.out.Bytes(), &m); err != nil {
+			s.t.Fatalf("the plugin wrote %q: %v", s.out.Bytes(), err)
+		}
+		if method, _ := m["method"].(string); strings.HasPrefix(method, "ui/") {
+			continue
+		}
+		return m
+	}
+	s.t.Fatalf("the plugin's stdout ended: %v", s.out.Err())
+	return nil
+}
+
+// TestVersion2SourceUnderCredit runs the provisioner in a version 2 session and reads the source the
+// plugin offers in communicator/upload the way a host does, granting credit 100000 bytes at a time: no
+// chunk may exceed the credit left (SPEC §7.5.2 rule 2), and the bytes must arrive whole, then
+// stream/end. A version 1 stream/read naming that source gets -32005 (rule 7).
+func TestVersion2SourceUnderCredit(t *testing.T) {
+	py := python3(t)
+	content := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz\n", 16000) // 592000 bytes
+	cmd := exec.Command(py, pluginScript(t))
+	cmd.Env = append(os.Environ(), "PACKER_PLUGIN_MAGIC_COOKIE=d7a0b3c1e6f54c2a9b8e1f0a3c5d7e9f-stdio-jsonrpc")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A plugin that stops talking is killed, which ends the reads below, instead of hanging the test.
+	stuck := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer func() {
+		stuck.Stop()
+		in.Close()
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	s := &rawSession{t: t, in: in, out: sc}
+
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocol_versions": []int{2, 1}, "host": map[string]any{"name": "test", "version": "0"},
+		"limits": map[string]any{"max_message_size": 4194304}, "capabilities": map[string]any{"ask": false, "progress": false},
+	}})
+	if got := s.next(); got["result"].(map[string]any)["protocol_version"] != 2.0 {
+		t.Fatalf("initialize offering [2, 1] answered %v, want protocol_version 2", got)
+	}
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "component/prepare", "params": map[string]any{
+		"type": "provisioner", "name": "pyupload", "configs": []any{map[string]any{"destination": "up.txt", "content": content}},
+	}})
+	inst := s.next()["result"].(map[string]any)["instance"]
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 3, "method": "provisioner/provision", "params": map[string]any{
+		"instance": inst, "communicator": "c1", "data": map[string]any{},
+	}})
+	up := s.next()
+	if up["method"] != "communicator/upload" {
+		t.Fatalf("got %v, want the communicator/upload request", up)
+	}
+	source := up["params"].(map[string]any)["source"].(string)
+
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 4, "method": "stream/read", "params": map[string]any{"stream": source, "max": 10}})
+	if got := s.next(); got["id"] != 4.0 || got["error"].(map[string]any)["code"] != -32005.0 {
+		t.Errorf("stream/read of a version 2 source answered %v, want -32005", got)
+	}
+
+	const grant = 100000
+	var data bytes.Buffer
+	granted := 0
+	credit := func() {
+		granted += grant
+		s.send(map[string]any{"jsonrpc": "2.0", "method": "stream/credit", "params": map[string]any{"source": source, "bytes": grant}})
+	}
+	credit()
+	for {
+		m := s.next()
+		params, _ := m["params"].(map[string]any)
+		if m["method"] == "stream/end" && params["source"] == source {
+			if params["error"] != nil {
+				t.Fatalf("the source was aborted: %v", params["error"])
+			}
+			break
+		}
+		if m["method"] != "stream/data" || params["source"] != source {
+			t.Fatalf("got %v while reading the source", m)
+		}
+		chunk, err := base64.StdEncoding.DecodeString(params["data"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Write(chunk)
+		if data.Len() > granted {
+			t.Fatalf("received %d bytes with %d granted: a chunk of %d bytes exceeded the credit left", data.Len(), granted, len(chunk))
+		}
+		if data.Len() == granted {
+			credit()
+		}
+	}
+	if diff := cmp.Diff(content, data.String()); diff != "" {
+		t.Errorf("the uploaded bytes differ (-want +got):\n%s", diff)
+	}
+	s.send(map[string]any{"jsonrpc": "2.0", "id": up["id"], "result": nil})
+	if got := s.next(); got["id"] != 3.0 || got["error"] != nil {
+		t.Errorf("provisioner/provision answered %v, want a result", got)
+	}
 }
