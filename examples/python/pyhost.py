@@ -304,6 +304,9 @@ class Plugin:
                     self._fail(p)
             for ev in self.inflight.values():
                 ev.set()
+            bridges = list(self.flow.values())
+        for bridge in bridges:  # nothing more will arrive for the streams relayed on this connection
+            bridge.gone(self)
 
     def _on_message(self, msg, line):
         method, params = msg["method"], msg.get("params")
@@ -761,6 +764,19 @@ class Bridge:
         return None
 
     # -- the end
+
+    def gone(self, conn):
+        """gone wakes whatever waits for messages from conn, whose output ended."""
+        with self.cond:
+            if conn is self.prov:
+                err = {"code": COMPONENT_FAILED, "message": "component failed: the provisioner's connection ended"}
+                if not self.p_ended:
+                    self.p_ended, self.p_error = True, err
+                if self.p_cancel is None:
+                    self.p_cancel = err
+            else:
+                self.closed = True
+            self.cond.notify_all()
 
     def settle(self, error):
         """settle runs once B answered: it stops B's side and finishes P's (SPEC §7.5.2 rule 5), with the
