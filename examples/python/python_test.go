@@ -315,6 +315,32 @@ func TestPyHost(t *testing.T) {
 			reason: "pyhost exits non-zero when the protocol does not go as expected, so the cases above can fail",
 		},
 	}
+	if _, err := os.Stat("/dev/full"); err == nil {
+		// Over two windows of 1 MiB: the builder cannot have sent it all when the first write fails.
+		large := filepath.Join(dir, "large.bin")
+		if err := os.WriteFile(large, bytes.Repeat([]byte("x"), 2<<20+1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, pyhostCase{
+			name: "a sink whose local file fills is cancelled with the reason",
+			args: []string{
+				"--builder", "pyfile",
+				"--config", js(map[string]any{"output": filepath.Join(dir, "m5", "hello.txt"), "content": "hi\n"}),
+				"--provisioner", "pyupload",
+				"--provisioner-config", js(map[string]any{"destination": "up.bin", "source_file": large, "fetch": "up.bin", "fetch_to": "/dev/full"}),
+				pyPlugin,
+			},
+			wantExit: 1,
+			want: []string{
+				"provisioner plugin packer-plugin-pyexample speaks protocol 2 (builder: 2)",
+				"FAIL: builder/run: -32007 component failed: provisioning: component failed: communicator/download: " +
+					"component failed: writing sink stream: [Errno 28] No space left on device",
+				"FAILED",
+			},
+			reason: "the provisioner's sink fails to write and cancels the stream with -32007 (SPEC §7.5.2); pyhost " +
+				"forwards the cancel to the builder, whose download fails with that reason",
+		})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(py, append([]string{"pyhost.py"}, tc.args...)...)
