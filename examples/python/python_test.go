@@ -6,9 +6,15 @@
 package python_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,14 +165,58 @@ func TestPyHost(t *testing.T) {
 		return string(b)
 	}
 
-	tests := []struct {
-		name     string
-		args     []string
-		wantExit int
-		want     []string // lines that must appear in stdout, in this order
-		check    func(t *testing.T)
-		reason   string
-	}{
+	// relayed is the case of the Python provisioner's streams relayed by pyhost to the Python builder, with
+	// the builder's plugin offered builderVersions and the provisioner's provVersions: every mix of the
+	// versions the two connections use goes through a different path of the relay (SPEC §7.7 step 4).
+	relayed := func(builderVersions, provVersions string, bv, pv int) pyhostCase {
+		m := fmt.Sprintf("mix-b%d-p%d", bv, pv)
+		machine, back := filepath.Join(dir, m), filepath.Join(dir, m+"-back")
+		return pyhostCase{
+			name: fmt.Sprintf("python provisioner on version %d relayed to the python builder on version %d", pv, bv),
+			args: []string{
+				"--builder", "pyfile", "--versions", builderVersions, "--provisioner-versions", provVersions,
+				"--config", js(map[string]any{"output": filepath.Join(machine, "hello.txt"), "content": "hi\n"}),
+				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, m+"-c", "x.txt"), "sleep": 60}),
+				"--provisioner", "pyupload",
+				"--provisioner-config", js(map[string]any{
+					"destination": "up.txt", "content": "b\na\n", "command": "sort up.txt", "fetch": "up.txt",
+					"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": back,
+				}),
+				pyPlugin,
+			},
+			want: []string{
+				fmt.Sprintf("plugin packer-plugin-pyexample 0.1.0 speaks protocol %d", bv),
+				fmt.Sprintf("provisioner plugin packer-plugin-pyexample speaks protocol %d (builder: %d)", pv, bv),
+				"provisioner ==> pyupload: uploading 4 bytes to up.txt",
+				"provisioner     a",
+				"provisioner     b",
+				"provisioner ==> pyupload: fetched up.txt (4 bytes,",
+				"provisioner ==> pyupload: uploaded directory " + src + " to www",
+				"provisioner ==> pyupload: downloaded directory www: a.txt big.bin sub/b.txt",
+				"cancelled run answered -32006: request cancelled",
+				"OK",
+			},
+			check: func(t *testing.T) {
+				for _, name := range []string{"a.txt", "sub/b.txt", "big.bin"} {
+					want, err := os.ReadFile(filepath.Join(src, name))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, got := range []string{filepath.Join(machine, "www", name), filepath.Join(back, name)} {
+						data, err := os.ReadFile(got)
+						if err != nil {
+							t.Errorf("reading what came through the relay: %v", err)
+						} else if !bytes.Equal(data, want) {
+							t.Errorf("%s: %d bytes differ from the %d bytes of %s", got, len(data), len(want), name)
+						}
+					}
+				}
+			},
+			reason: "upload, start, download, uploadDir and downloadDir streams relayed between two Python processes",
+		}
+	}
+
+	tests := []pyhostCase{
 		{
 			name: "go plugin with relayed go provisioner",
 			args: []string{
@@ -176,8 +226,10 @@ func TestPyHost(t *testing.T) {
 				goBin,
 			},
 			want: []string{
+				"plugin packer-plugin-example (devel) speaks protocol 2",
 				"  component builder         example",
 				"hook/run packer_provision (communicator 'c1'",
+				"provisioner plugin packer-plugin-example speaks protocol 2 (builder: 2)",
 				"provisioner     relayed-by-pyhost",
 				"provisioner     hello from pyhost",
 				"provisioner: shutdown answered null, stdin closed; exit status 0",
@@ -201,7 +253,7 @@ func TestPyHost(t *testing.T) {
 				pyPlugin,
 			},
 			want: []string{
-				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 1",
+				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 2",
 				"  component datasource      pyfileinfo",
 				`datasource pyfileinfo: output {"path":"` + filepath.Join(src, "a.txt") + `","size":4,"sha256":"2c8b08da5ce60398e1f19af0e5dccc744df274b826abe585eaba68c525434806","json":null}`,
 				"provisioner     hi from python",
@@ -213,46 +265,38 @@ func TestPyHost(t *testing.T) {
 			},
 			reason: "a Go provisioner runs commands on the Python builder's communicator through the Python host",
 		},
+		relayed("2,1", "2,1", 2, 2),
+		relayed("1", "2,1", 1, 2),
+		relayed("2,1", "1", 2, 1),
+		relayed("1", "1", 1, 1),
 		{
-			name: "python plugin with relayed python provisioner",
+			name: "go provisioner on version 1 relayed to the python builder on version 2",
 			args: []string{
-				"--builder", "pyfile",
-				"--config", js(map[string]any{"output": filepath.Join(dir, "m2", "hello.txt"), "content": "hi\n"}),
-				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, "c2", "x.txt"), "sleep": 60}),
-				"--provisioner", "pyupload",
-				"--provisioner-config", js(map[string]any{
-					"destination": "up.txt", "content": "b\na\n", "command": "sort up.txt", "fetch": "up.txt",
-					"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": filepath.Join(dir, "back"),
-				}),
+				"--builder", "pyfile", "--provisioner-versions", "1",
+				"--config", js(map[string]any{"output": filepath.Join(dir, "m4", "hello.txt"), "content": "hi from python\n"}),
+				"--cancel-config", js(map[string]any{"output": filepath.Join(dir, "c4", "x.txt"), "sleep": 60}),
+				"--provisioner", "example-shell", "--provisioner-plugin", goBin,
+				"--provisioner-config", js(map[string]any{"inline": []string{"cat hello.txt", "echo to-stderr >&2"}}),
 				pyPlugin,
 			},
 			want: []string{
-				"provisioner ==> pyupload: uploading 4 bytes to up.txt",
-				"provisioner     a",
-				"provisioner     b",
-				"provisioner ==> pyupload: fetched up.txt (4 bytes,",
-				"provisioner ==> pyupload: uploaded directory " + src + " to www",
-				"provisioner ==> pyupload: downloaded directory www: a.txt big.bin sub/b.txt",
-				"cancelled run answered -32006: request cancelled",
+				"plugin packer-plugin-pyexample 0.1.0 speaks protocol 2",
+				"provisioner plugin packer-plugin-example speaks protocol 1 (builder: 2)",
+				"provisioner     hi from python",
+				"provisioner !!  to-stderr",
 				"OK",
 			},
-			check: func(t *testing.T) {
-				for _, name := range []string{"a.txt", "sub/b.txt", "big.bin"} {
-					want, err := os.ReadFile(filepath.Join(src, name))
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, got := range []string{filepath.Join(dir, "m2", "www", name), filepath.Join(dir, "back", name)} {
-						data, err := os.ReadFile(got)
-						if err != nil {
-							t.Errorf("reading what came through the relay: %v", err)
-						} else if !bytes.Equal(data, want) {
-							t.Errorf("%s: %d bytes differ from the %d bytes of %s", got, len(data), len(want), name)
-						}
-					}
-				}
+			reason: "pyhost relays a version 1 connection's stream requests to a version 2 builder's streams",
+		},
+		{
+			name:     "a plugin that speaks none of the versions offered",
+			args:     []string{"--builder", "pyfile", "--versions", "3", pyPlugin},
+			wantExit: 1,
+			want: []string{
+				"FAIL: the builder plugin speaks protocol versions [2, 1], this host offers [3]",
+				"FAILED",
 			},
-			reason: "upload, start, download, uploadDir and downloadDir streams relayed between two Python processes",
+			reason: "the plugin answers -32002 with the versions it speaks, and pyhost says so in words (SPEC §5.2)",
 		},
 		{
 			name: "a run that cannot be cancelled is a surprise",
@@ -270,6 +314,32 @@ func TestPyHost(t *testing.T) {
 			},
 			reason: "pyhost exits non-zero when the protocol does not go as expected, so the cases above can fail",
 		},
+	}
+	if _, err := os.Stat("/dev/full"); err == nil {
+		// Over two windows of 1 MiB: the builder cannot have sent it all when the first write fails.
+		large := filepath.Join(dir, "large.bin")
+		if err := os.WriteFile(large, bytes.Repeat([]byte("x"), 2<<20+1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, pyhostCase{
+			name: "a sink whose local file fills is cancelled with the reason",
+			args: []string{
+				"--builder", "pyfile",
+				"--config", js(map[string]any{"output": filepath.Join(dir, "m5", "hello.txt"), "content": "hi\n"}),
+				"--provisioner", "pyupload",
+				"--provisioner-config", js(map[string]any{"destination": "up.bin", "source_file": large, "fetch": "up.bin", "fetch_to": "/dev/full"}),
+				pyPlugin,
+			},
+			wantExit: 1,
+			want: []string{
+				"provisioner plugin packer-plugin-pyexample speaks protocol 2 (builder: 2)",
+				"FAIL: builder/run: -32007 component failed: provisioning: component failed: communicator/download: " +
+					"component failed: writing sink stream: [Errno 28] No space left on device",
+				"FAILED",
+			},
+			reason: "the provisioner's sink fails to write and cancels the stream with -32007 (SPEC §7.5.2); pyhost " +
+				"forwards the cancel to the builder, whose download fails with that reason",
+		})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -298,6 +368,16 @@ func TestPyHost(t *testing.T) {
 	}
 }
 
+// pyhostCase is a run of pyhost.py and what it must print.
+type pyhostCase struct {
+	name     string
+	args     []string
+	wantExit int
+	want     []string // lines that must appear in stdout, in this order
+	check    func(t *testing.T)
+	reason   string
+}
+
 // inOrder returns the prefixes of want that begin lines of out, in order: each is looked for after the line
 // that matched the previous one. It equals want when every wanted line is there in that order.
 func inOrder(out string, want []string) []string {
@@ -314,4 +394,298 @@ func inOrder(out string, want []string) []string {
 		}
 	}
 	return got
+}
+
+var (
+	packerOnce sync.Once
+	packerBin  string
+	packerErr  error
+	packerOut  []byte
+)
+
+// buildPacker builds cmd/packer once per test binary.
+func buildPacker(t *testing.T) string {
+	t.Helper()
+	packerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pyexample-packer-")
+		if err != nil {
+			packerErr = err
+			return
+		}
+		packerBin = filepath.Join(dir, "packer")
+		packerOut, packerErr = exec.Command("go", "build", "-o", packerBin, "../../cmd/packer").CombinedOutput()
+	})
+	if packerErr != nil {
+		t.Fatalf("go build of packer: %v\n%s", packerErr, packerOut)
+	}
+	return packerBin
+}
+
+// TestPackerHost has packer, which offers protocol versions [2, 1], build with the Python builder and run
+// the Python provisioner on its communicator, moving tens of MiB each way: a file uploaded and fetched
+// back, and a directory uploaded and downloaded as tar streams. packer relays the provisioner's streams
+// to the builder (SPEC §7.7), so every byte passes two version 2 connections under flow control. The
+// checksums must match, and packer's protocol trace must show version 2 streams and no version 1
+// request.
+func TestPackerHost(t *testing.T) {
+	py := python3(t)
+	if testing.Short() {
+		t.Skip("builds packer and moves tens of MiB")
+	}
+	packer := buildPacker(t)
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(packer)) })
+	dir := t.TempDir()
+	script, err := os.ReadFile(pluginScript(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// packer finds packer-plugin-pyexample in its working directory; the copy runs the python3 found above.
+	plugin := filepath.Join(dir, "packer-plugin-pyexample")
+	script = append([]byte("#!"+py+"\n"), script[bytes.IndexByte(script, '\n')+1:]...)
+	if err := os.WriteFile(plugin, script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	random := func(name string, size int) {
+		t.Helper()
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7919 + i>>13)
+		}
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := filepath.Join(dir, "big.bin")
+	random(big, 24<<20+12345) // not a multiple of a chunk
+	src := filepath.Join(dir, "src")
+	random(filepath.Join(src, "sub", "dir.bin"), 8<<20)
+	random(filepath.Join(src, "a.txt"), 3)
+	machine := filepath.Join(dir, "machine")
+	template := map[string]any{
+		"builders": []any{map[string]any{"type": "pyexample-pyfile", "output": filepath.Join(machine, "hello.txt"), "content": "hi\n"}},
+		"provisioners": []any{map[string]any{
+			"type": "pyexample-pyupload", "destination": "big.bin", "source_file": big, "command": "wc -c < big.bin",
+			"fetch": "big.bin", "fetch_to": filepath.Join(dir, "back.bin"),
+			"dir_upload": src, "dir_upload_to": "www", "dir_download": "www", "dir_download_to": filepath.Join(dir, "back"),
+		}},
+	}
+	raw, err := json.Marshal(template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "template.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trace := filepath.Join(dir, "trace.jsonl")
+	cmd := exec.Command(packer, "build", "template.json")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "PACKER_PLUGIN_PATH=", "PACKER_CONFIG=", "PACKER_LOG=", "PACKER_LOG_PATH=",
+		"PACKER_RPC_TRACE="+trace, "PACKER_RPC_TRACE_DATA=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, out)
+	}
+	for _, pair := range [][2]string{
+		{big, filepath.Join(machine, "big.bin")},
+		{big, filepath.Join(dir, "back.bin")},
+		{filepath.Join(src, "sub", "dir.bin"), filepath.Join(machine, "www", "sub", "dir.bin")},
+		{filepath.Join(src, "sub", "dir.bin"), filepath.Join(dir, "back", "sub", "dir.bin")},
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "back", "a.txt")},
+	} {
+		if diff := cmp.Diff(sha256File(t, pair[0]), sha256File(t, pair[1])); diff != "" {
+			t.Errorf("%s differs from %s (-want +got):\n%s", pair[1], pair[0], diff)
+		}
+	}
+	if want := fmt.Sprintf("%d", 24<<20+12345); !strings.Contains(string(out), want) {
+		t.Errorf("the command's output lacks the size %s:\n%s", want, out)
+	}
+	// Count the stream methods packer sent and received, on both plugin connections.
+	got := map[string]int{}
+	tr, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(tr)), "\n") {
+		var rec struct {
+			Dir string `json:"dir"`
+			Msg struct {
+				Method string `json:"method"`
+			} `json:"msg"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if strings.HasPrefix(rec.Msg.Method, "stream/") {
+			got[rec.Dir+" "+rec.Msg.Method]++
+		}
+	}
+	// Every chunk packer receives it sends on (a relay), and the bytes moved need at least one chunk per
+	// 256 KiB each way.
+	minChunks := 2 * (24<<20 + 8<<20) / (256 << 10)
+	if got["recv stream/data"] < minChunks || got["send stream/data"] != got["recv stream/data"] {
+		t.Errorf("stream/data: received %d, sent %d; want at least %d, and as many sent as received",
+			got["recv stream/data"], got["send stream/data"], minChunks)
+	}
+	for _, m := range []string{"stream/credit", "stream/end"} {
+		if got["recv "+m] == 0 || got["send "+m] == 0 {
+			t.Errorf("%s: received %d, sent %d; want both", m, got["recv "+m], got["send "+m])
+		}
+	}
+	for _, m := range []string{"stream/read", "stream/write", "stream/close"} {
+		if n := got["send "+m] + got["recv "+m]; n != 0 {
+			t.Errorf("%d %s messages in a version 2 session", n, m)
+		}
+	}
+	t.Logf("stream messages packer sent and received: %v", got)
+}
+
+func sha256File(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// rawSession is a version 2 session with the Python plugin driven line by line, for rules that no host
+// run exercises deterministically.
+type rawSession struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func (s *rawSession) send(msg map[string]any) {
+	s.t.Helper()
+	b, err := json.Marshal(msg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.in.Write(append(b, '\n')); err != nil {
+		s.t.Fatalf("writing to the plugin: %v", err)
+	}
+}
+
+// next returns the next message that is not a ui/* notification.
+func (s *rawSession) next() map[string]any {
+	s.t.Helper()
+	for s.out.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(s.out.Bytes(), &m); err != nil {
+			s.t.Fatalf("the plugin wrote %q: %v", s.out.Bytes(), err)
+		}
+		if method, _ := m["method"].(string); strings.HasPrefix(method, "ui/") {
+			continue
+		}
+		return m
+	}
+	s.t.Fatalf("the plugin's stdout ended: %v", s.out.Err())
+	return nil
+}
+
+// TestVersion2SourceUnderCredit runs the provisioner in a version 2 session and reads the source the
+// plugin offers in communicator/upload the way a host does, granting credit 100000 bytes at a time: no
+// chunk may exceed the credit left (SPEC §7.5.2 rule 2), and the bytes must arrive whole, then
+// stream/end. A version 1 stream/read naming that source gets -32005 (rule 7).
+func TestVersion2SourceUnderCredit(t *testing.T) {
+	py := python3(t)
+	content := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz\n", 16000) // 592000 bytes
+	cmd := exec.Command(py, pluginScript(t))
+	cmd.Env = append(os.Environ(), "PACKER_PLUGIN_MAGIC_COOKIE=d7a0b3c1e6f54c2a9b8e1f0a3c5d7e9f-stdio-jsonrpc")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A plugin that stops talking is killed, which ends the reads below, instead of hanging the test.
+	stuck := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer func() {
+		stuck.Stop()
+		in.Close()
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	s := &rawSession{t: t, in: in, out: sc}
+
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocol_versions": []int{2, 1}, "host": map[string]any{"name": "test", "version": "0"},
+		"limits": map[string]any{"max_message_size": 4194304}, "capabilities": map[string]any{"ask": false, "progress": false},
+	}})
+	if got := s.next(); got["result"].(map[string]any)["protocol_version"] != 2.0 {
+		t.Fatalf("initialize offering [2, 1] answered %v, want protocol_version 2", got)
+	}
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "component/prepare", "params": map[string]any{
+		"type": "provisioner", "name": "pyupload", "configs": []any{map[string]any{"destination": "up.txt", "content": content}},
+	}})
+	inst := s.next()["result"].(map[string]any)["instance"]
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 3, "method": "provisioner/provision", "params": map[string]any{
+		"instance": inst, "communicator": "c1", "data": map[string]any{},
+	}})
+	up := s.next()
+	if up["method"] != "communicator/upload" {
+		t.Fatalf("got %v, want the communicator/upload request", up)
+	}
+	source := up["params"].(map[string]any)["source"].(string)
+
+	s.send(map[string]any{"jsonrpc": "2.0", "id": 4, "method": "stream/read", "params": map[string]any{"stream": source, "max": 10}})
+	if got := s.next(); got["id"] != 4.0 || got["error"].(map[string]any)["code"] != -32005.0 {
+		t.Errorf("stream/read of a version 2 source answered %v, want -32005", got)
+	}
+
+	const grant = 100000
+	var data bytes.Buffer
+	granted := 0
+	credit := func() {
+		granted += grant
+		s.send(map[string]any{"jsonrpc": "2.0", "method": "stream/credit", "params": map[string]any{"source": source, "bytes": grant}})
+	}
+	credit()
+	for {
+		m := s.next()
+		params, _ := m["params"].(map[string]any)
+		if m["method"] == "stream/end" && params["source"] == source {
+			if params["error"] != nil {
+				t.Fatalf("the source was aborted: %v", params["error"])
+			}
+			break
+		}
+		if m["method"] != "stream/data" || params["source"] != source {
+			t.Fatalf("got %v while reading the source", m)
+		}
+		chunk, err := base64.StdEncoding.DecodeString(params["data"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Write(chunk)
+		if data.Len() > granted {
+			t.Fatalf("received %d bytes with %d granted: a chunk of %d bytes exceeded the credit left", data.Len(), granted, len(chunk))
+		}
+		if data.Len() == granted {
+			credit()
+		}
+	}
+	if diff := cmp.Diff(content, data.String()); diff != "" {
+		t.Errorf("the uploaded bytes differ (-want +got):\n%s", diff)
+	}
+	s.send(map[string]any{"jsonrpc": "2.0", "id": up["id"], "result": nil})
+	if got := s.next(); got["id"] != 3.0 || got["error"] != nil {
+		t.Errorf("provisioner/provision answered %v, want a result", got)
+	}
 }
