@@ -35,7 +35,7 @@ var hostFixtureCases = []struct {
 	{mode: "baseline"},
 	{mode: "no-cookie", breaks: "host/launch-cookie"},
 	{mode: "prepare-first", breaks: "host/initialize-first", reason: "sends component/prepare before initialize"},
-	{mode: "initialize-no-v1", breaks: "host/initialize-params", reason: "offers only protocol version 2"},
+	{mode: "initialize-unknown-version", breaks: "host/initialize-params", reason: "offers only protocol version 3, which SPEC does not define"},
 	{mode: "run-extra-member", breaks: "host/messages-valid", reason: `builder/run with "verbose": true`},
 	{mode: "ignores-ask", breaks: "host/callbacks-answered", reason: "never answers ui/ask"},
 	{mode: "shutdown-with-params", breaks: "host/shutdown", reason: "sends shutdown with params {}"},
@@ -87,9 +87,9 @@ func runFixtureHost(mode string) {
 		h.call(protocol.MethodPrepare, prepareParams(), time.Second)
 	}
 	caps := map[string]any{"ask": true, "progress": true}
-	versions := []int{1}
-	if mode == "initialize-no-v1" {
-		versions = []int{2}
+	versions := []int{2, 1}
+	if mode == "initialize-unknown-version" {
+		versions = []int{3}
 	}
 	init := h.call(protocol.MethodInitialize, map[string]any{
 		"protocol_versions": versions,
