@@ -185,8 +185,8 @@ func (o *outbox) poke() {
 // streamTables are a scripted process's streams.
 type streamTables struct {
 	mu  sync.Mutex
-	in  map[skey]*inbox  // bytes this process receives (v2, and v1 sinks it offered)
-	out map[skey]*outbox // bytes this process sends (v2)
+	in  map[skey]*inbox   // bytes this process receives (v2, and v1 sinks it offered)
+	out map[skey]*outbox  // bytes this process sends (v2)
 	src map[string][]byte // version 1 sources this process offered, unread part
 }
 
