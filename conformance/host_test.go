@@ -26,18 +26,24 @@ func skipHostModeOn(t *testing.T) {
 // TestHostFixtures proves that every host check can fail: each broken
 // fixture host fails exactly its check, and the baseline fails none. The
 // escalation check takes three graces (6 s) by design, so it runs only for
-// the baseline and the fixture that breaks it.
+// the baseline and the fixture that breaks it. A fixture that breaks the
+// relay's streams (mode stream-*) runs the stream checks, the others run
+// the session's checks; the baseline runs both.
 func TestHostFixtures(t *testing.T) {
 	skipHostModeOn(t)
 	const concurrent = 8
 	const slow = "host/escalation"
-	var quick []string
+	var session, streams []string
 	for _, c := range conformance.HostCatalogue() {
-		if c.ID != slow {
-			quick = append(quick, regexp.QuoteMeta(c.ID))
+		switch {
+		case strings.HasPrefix(c.ID, "host/stream-"):
+			streams = append(streams, regexp.QuoteMeta(c.ID))
+		case c.ID != slow:
+			session = append(session, regexp.QuoteMeta(c.ID))
 		}
 	}
-	allButSlow := regexp.MustCompile(`^(?:` + strings.Join(quick, "|") + `)$`)
+	sessionChecks := regexp.MustCompile(`^(?:` + strings.Join(session, "|") + `)$`)
+	streamChecks := regexp.MustCompile(`^(?:` + strings.Join(streams, "|") + `)$`)
 	cmd := fixtureCommand(t)
 	reports := make([]*conformance.Report, len(hostFixtureCases))
 	errs := make([]error, len(hostFixtureCases))
@@ -53,8 +59,11 @@ func TestHostFixtures(t *testing.T) {
 				Command: append(cmd, "{plugin}"),
 				Env:     []string{fixtureHostEnv + "=" + tc.mode},
 			}
-			if tc.mode != "baseline" && tc.breaks != slow {
-				cfg.Run = allButSlow
+			switch {
+			case strings.HasPrefix(tc.mode, "stream-"):
+				cfg.Run = streamChecks
+			case tc.mode != "baseline" && tc.breaks != slow:
+				cfg.Run = sessionChecks
 			}
 			reports[i], errs[i] = conformance.RunHost(context.Background(), cfg)
 		}()
