@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -30,11 +29,6 @@ type streamNote struct {
 }
 
 func (n *streamNote) key() skey { return skey{sink: n.Sink, h: n.Handle} }
-
-// canonicalData matches a stream/data line in the canonical form of
-// §7.5.2: members in order, no whitespace, a printable handle without '"'
-// and '\', the payload last and unescaped.
-var canonicalData = regexp.MustCompile(`^\{"jsonrpc":"2\.0","method":"stream/data","params":\{"(?:source|sink)":"[ !#-\[\]-~]+","data":"[A-Za-z0-9+/]*={0,2}"\}\}$`)
 
 // noteOf describes line when it is a notification of §7.5.2; nil if not.
 func noteOf(line []byte) *streamNote {
@@ -77,7 +71,8 @@ func noteOf(line []byte) *streamNote {
 	switch m.Method {
 	case protocol.MethodStreamData:
 		n.Bytes = int64(len(m.Params.Data))
-		n.Canonical = canonicalData.Match(bytes.TrimSuffix(line, []byte("\n")))
+		// The one spelling of the canonical form is stream2.go's.
+		n.Canonical = bytes.Equal(bytes.TrimSuffix(line, []byte("\n")), canonicalData(ref2{sink: n.Sink, handle: n.Handle}, m.Params.Data))
 	case protocol.MethodStreamCredit:
 		n.Bytes = m.Params.Bytes
 	default:
