@@ -5,8 +5,11 @@ package conformance_test
 // process of the same plugin and passes its communicator requests to the
 // builder, each stream under a handle of its own on the builder's
 // connection. Version 2 notifications are forwarded with the handle
-// rewritten and the chunk re-encoded in the canonical form; every mode
-// whose name starts with "stream-" breaks one rule of §7.5.2 on the way.
+// rewritten and the chunk re-encoded in the canonical form; when the
+// builder's session uses version 1 and the provisioner's version 2 (the
+// builder starts first, so it claims version 1 in host/stream-version-mix),
+// fixtureBridge joins the two. Every mode whose name starts with "stream-"
+// breaks one rule on the way.
 
 import (
 	"bytes"
@@ -48,6 +51,132 @@ type fixtureRelay struct {
 	// ownWindow: the sinks whose window the fixture took over (mode
 	// stream-own-window).
 	ownWindow map[fkey]bool
+	// bridged are the provisioner's streams when its session uses version
+	// 2 and the builder's version 1 (fixtureBridge).
+	bridged map[fkey]*fixtureBridge
+}
+
+// fixtureBridge joins a builder's version 1 requests on one of the
+// fixture's streams to the provisioner's version 2 stream: the fixture
+// reads the provisioner's source with a window of its own and answers the
+// builder's stream/read from it, and writes the builder's stream/write to
+// the provisioner's sink within the credit it grants.
+type fixtureBridge struct {
+	mu        sync.Mutex
+	chunks    [][]byte
+	ended     bool
+	credit    int64
+	cancelled bool
+	wake      chan struct{}
+	reads     int
+}
+
+func (br *fixtureBridge) poke() {
+	select {
+	case br.wake <- struct{}{}:
+	default:
+	}
+}
+
+// bridges says whether a request from h is a version 1 stream request the
+// bridge answers.
+func (r *fixtureRelay) bridges(h *fixtureHost, method string) bool {
+	if h != r.b || r.p == nil || r.b.version == r.p.version {
+		return false
+	}
+	switch method {
+	case protocol.MethodStreamRead, protocol.MethodStreamWrite, protocol.MethodStreamClose:
+		return true
+	}
+	return false
+}
+
+// bridge answers the builder's stream/read, stream/write or stream/close
+// on one of the fixture's streams.
+func (r *fixtureRelay) bridge(id json.RawMessage, method string, raw json.RawMessage) {
+	var prm struct {
+		Stream string `json:"stream"`
+		Max    int    `json:"max"`
+		Data   []byte `json:"data"`
+	}
+	json.Unmarshal(raw, &prm)
+	answer := func(result any, code int64) {
+		m := map[string]any{"jsonrpc": "2.0", "id": id}
+		if code != 0 {
+			m["error"] = map[string]any{"code": code, "message": "fixture bridge: " + method}
+		} else {
+			m["result"] = result
+		}
+		r.b.send(m)
+	}
+	sink := method != protocol.MethodStreamRead
+	r.mu.Lock()
+	pk, ok := r.toP[fkey{sink: sink, h: prm.Stream}]
+	br := r.bridged[pk]
+	r.mu.Unlock()
+	if !ok || br == nil {
+		answer(nil, protocol.CodeUnknownHandle)
+		return
+	}
+	switch method {
+	case protocol.MethodStreamRead:
+		go func() {
+			br.mu.Lock()
+			defer br.mu.Unlock()
+			for len(br.chunks) == 0 && !br.ended {
+				br.mu.Unlock()
+				select {
+				case <-br.wake:
+				case <-time.After(time.Minute):
+				}
+				br.mu.Lock()
+			}
+			br.reads++
+			var data []byte
+			if len(br.chunks) > 0 {
+				n := min(len(br.chunks[0]), max(prm.Max, 1))
+				data = br.chunks[0][:n]
+				if br.chunks[0] = br.chunks[0][n:]; len(br.chunks[0]) == 0 {
+					br.chunks = br.chunks[1:]
+				}
+				r.p.writeLine(flowMessage(protocol.MethodStreamCredit, pk, map[string]any{"bytes": n}))
+			}
+			eof := br.ended && len(br.chunks) == 0
+			if r.mode == "stream-bridge-truncates" && br.reads == 1 {
+				eof = true // the rest is dropped
+			}
+			answer(map[string]any{"data": data, "eof": eof}, 0)
+		}()
+	case protocol.MethodStreamWrite:
+		data := prm.Data
+		for len(data) > 0 {
+			br.mu.Lock()
+			for br.credit <= 0 && !br.cancelled {
+				br.mu.Unlock()
+				select {
+				case <-br.wake:
+				case <-time.After(time.Minute):
+					answer(nil, protocol.CodeComponentFailed)
+					return
+				}
+				br.mu.Lock()
+			}
+			if br.cancelled {
+				br.mu.Unlock()
+				answer(nil, protocol.CodeComponentFailed)
+				return
+			}
+			n := min(int64(len(data)), br.credit, protocol.MaxChunkSize)
+			br.credit -= n
+			br.mu.Unlock()
+			r.p.writeLine(flowMessage(protocol.MethodStreamData, pk, map[string]any{"data": data[:n]}))
+			data = data[n:]
+		}
+		answer(nil, 0)
+	default:
+		r.p.writeLine(flowMessage(protocol.MethodStreamEnd, pk, nil))
+		answer(nil, 0)
+	}
 }
 
 // serves says whether the relay answers this request from h.
@@ -81,7 +210,7 @@ func (r *fixtureRelay) provision(data map[string]any) {
 	}
 	r.mu.Lock()
 	r.p, r.toB, r.toP = p, map[fkey]fkey{}, map[fkey]fkey{}
-	r.start, r.held, r.ownWindow = map[fkey]bool{}, map[fkey][]byte{}, map[fkey]bool{}
+	r.start, r.held, r.ownWindow, r.bridged = map[fkey]bool{}, map[fkey][]byte{}, map[fkey]bool{}, map[fkey]*fixtureBridge{}
 	r.mu.Unlock()
 	p.relay = r
 	p.initialize()
@@ -124,6 +253,14 @@ func (r *fixtureRelay) relayComm(id json.RawMessage, method string, raw json.Raw
 		r.toB[pk], r.toP[bk] = bk, pk
 		params[member] = bk.h
 		mine = append(mine, pk)
+		if r.b.version != r.p.version {
+			br := &fixtureBridge{credit: protocol.InitialSinkWindow, wake: make(chan struct{}, 1)}
+			r.bridged[pk] = br
+			if !sink {
+				// The reader of a source speaks first (rule 1).
+				r.p.writeLine(flowMessage(protocol.MethodStreamCredit, pk, map[string]any{"bytes": protocol.DefaultStreamWindow}))
+			}
+		}
 		if method == protocol.MethodCommStart {
 			r.start[bk] = true
 		}
@@ -161,6 +298,7 @@ func (r *fixtureRelay) relayComm(id json.RawMessage, method string, raw json.Raw
 		}
 		delete(r.toB, pk)
 		delete(r.toP, bk)
+		delete(r.bridged, pk)
 	}
 	r.mu.Unlock()
 	for _, l := range late {
@@ -207,6 +345,22 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 		to, table = r.p, r.toP
 	}
 	if to == nil {
+		return
+	}
+	if br := r.bridged[k]; br != nil && from == r.p {
+		br.mu.Lock()
+		switch method {
+		case protocol.MethodStreamData:
+			br.chunks = append(br.chunks, prm.Data)
+		case protocol.MethodStreamEnd:
+			br.ended = true
+		case protocol.MethodStreamCredit:
+			br.credit += prm.Bytes
+		case protocol.MethodStreamCancel:
+			br.cancelled = true
+		}
+		br.mu.Unlock()
+		br.poke()
 		return
 	}
 	dst, ok := table[k]
@@ -260,6 +414,51 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 		to.writeLine(msg)
 	}
 	to.writeLine(msg)
+}
+
+// canonicalPrefix starts every stream/data line in the canonical form.
+const canonicalPrefix = `{"jsonrpc":"2.0","method":"stream/data","params":{"`
+
+// forwardCanonical forwards a canonical stream/data line as packer does,
+// with the handle rewritten and the payload passed on as it is, when the
+// fixture's mode does not look at chunks. It reports whether it did.
+func (r *fixtureRelay) forwardCanonical(from *fixtureHost, line []byte) bool {
+	switch r.mode {
+	case "stream-corrupts", "stream-own-window", "stream-reorders-members", "stream-rejects-noncanonical":
+		return false
+	}
+	rest, ok := bytes.CutPrefix(line, []byte(canonicalPrefix))
+	if !ok {
+		return false
+	}
+	member, rest, ok := bytes.Cut(rest, []byte(`":"`))
+	if !ok || (string(member) != "source" && string(member) != "sink") {
+		return false
+	}
+	handle, tail, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok || !bytes.HasPrefix(tail, []byte(`,"data":"`)) {
+		return false
+	}
+	k := fkey{sink: string(member) == "sink", h: string(handle)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	to, table := r.b, r.toB
+	if from == r.b {
+		to, table = r.p, r.toP
+	}
+	dst, ok := table[k]
+	if to == nil || !ok || r.bridged[k] != nil || r.bridged[dst] != nil {
+		return false
+	}
+	out := make([]byte, 0, len(line)+len(dst.h))
+	out = append(out, canonicalPrefix...)
+	out = append(out, member...)
+	out = append(out, `":"`...)
+	out = append(out, dst.h...)
+	out = append(out, '"')
+	out = append(out, bytes.TrimSuffix(tail, []byte("\n"))...)
+	to.writeLine(out)
+	return true
 }
 
 func encodeB64(b []byte) string {

@@ -51,6 +51,7 @@ var hostFixtureCases = []struct {
 	{mode: "stream-corrupts", breaks: "host/stream-transfer", reason: "flips a byte of each chunk it relays for communicator/start's stdin"},
 	{mode: "stream-rejects-noncanonical", breaks: "host/stream-noncanonical-accepted", reason: "cancels a source whose stream/data is not in the canonical form"},
 	{mode: "stream-reorders-members", breaks: "host/stream-canonical", reason: "writes stream/data with the payload before the handle"},
+	{mode: "stream-bridge-truncates", breaks: "host/stream-version-mix", reason: "answers the version 1 builder's first stream/read of a version 2 source with eof"},
 }
 
 // fixtureHost is a host that speaks raw lines.
@@ -66,6 +67,8 @@ type fixtureHost struct {
 	// relay joins the builder's communicator to a provisioner's
 	// (hostfixture_relay_test.go); set on both connections.
 	relay *fixtureRelay
+	// version is the protocol version the plugin chose.
+	version int
 }
 
 func runFixtureHost(mode string) {
@@ -154,12 +157,16 @@ func (h *fixtureHost) initialize() map[string]json.RawMessage {
 	if h.mode == "initialize-unknown-version" {
 		versions = []int{3}
 	}
-	return h.call(protocol.MethodInitialize, map[string]any{
+	m := h.call(protocol.MethodInitialize, map[string]any{
 		"protocol_versions": versions,
 		"host":              map[string]any{"name": "fixture-host", "version": "1"},
 		"limits":            map[string]any{"max_message_size": protocol.DefaultMaxMessageSize},
 		"capabilities":      map[string]any{"ask": true, "progress": true},
 	}, 10*time.Second)
+	var res protocol.InitializeResult
+	json.Unmarshal(m["result"], &res)
+	h.version = res.ProtocolVersion
+	return m
 }
 
 // launchFixturePlugin starts the plugin with the environment a host gives
@@ -236,6 +243,9 @@ func (h *fixtureHost) read(r io.Reader) {
 		if err != nil {
 			return
 		}
+		if h.relay != nil && h.relay.forwardCanonical(h, line) {
+			continue
+		}
 		var m map[string]json.RawMessage
 		if json.Unmarshal(line, &m) != nil {
 			continue
@@ -252,6 +262,9 @@ func (h *fixtureHost) read(r io.Reader) {
 			if ch != nil {
 				ch <- m
 			}
+		case hasID && h.relay != nil && h.relay.bridges(h, method):
+			// In order: a stream/write must not overtake the one before.
+			h.relay.bridge(id, method, m["params"])
 		case hasID && h.relay != nil && h.relay.serves(h, method, m["params"]):
 			go h.relay.request(h, id, method, m["params"])
 		case hasID:

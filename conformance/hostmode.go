@@ -68,6 +68,10 @@ type hostCheck struct {
 	Check
 	sc        scenario
 	interrupt bool // send SIGINT to the host once builder/run arrives
+	// timeScale multiplies the check's time limit (zero means 1): the
+	// transfer of a few MiB takes a slow host (a version 1 relay in
+	// Python) tens of seconds.
+	timeScale int
 	judge     func(h *hostRun) error
 }
 
@@ -210,7 +214,8 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 		a = strings.ReplaceAll(a, "{config}", string(configJSON))
 		argv[i] = strings.ReplaceAll(a, "{dir}", dir)
 	}
-	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
+	timeout := cfg.Timeout * time.Duration(max(chk.timeScale, 1))
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -251,7 +256,7 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 	case err := <-waited:
 		run.exit = exitText(cmd.ProcessState, err)
 	case <-ctx.Done():
-		tr.notef("the host is still running after %v: killing its process group", cfg.Timeout)
+		tr.notef("the host is still running after %v: killing its process group", timeout)
 		killGroup(cmd)
 		err := <-waited
 		run.exit = "killed by the runner: " + exitText(cmd.ProcessState, err)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -30,10 +31,55 @@ type streamNote struct {
 
 func (n *streamNote) key() skey { return skey{sink: n.Sink, h: n.Handle} }
 
-// noteOf describes line when it is a notification of §7.5.2; nil if not.
-func noteOf(line []byte) *streamNote {
+// parseCanonicalData decodes a stream/data line in the canonical form
+// straight from its bytes, as §7.5.2 allows a receiver to; ok is false for
+// any other line, which parseNote then decodes as JSON.
+func parseCanonicalData(line []byte) (n *streamNote, data []byte, ok bool) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	const prefix = `{"jsonrpc":"2.0","method":"stream/data","params":{"`
+	rest, found := bytes.CutPrefix(line, []byte(prefix))
+	if !found {
+		return nil, nil, false
+	}
+	n = &streamNote{Method: protocol.MethodStreamData, Canonical: true}
+	switch {
+	case bytes.HasPrefix(rest, []byte(`source":"`)):
+		rest = rest[len(`source":"`):]
+	case bytes.HasPrefix(rest, []byte(`sink":"`)):
+		n.Sink, rest = true, rest[len(`sink":"`):]
+	default:
+		return nil, nil, false
+	}
+	handle, payload, found := bytes.Cut(rest, []byte(`","data":"`))
+	if !found || len(handle) == 0 || bytes.ContainsAny(handle, "\\\"") {
+		return nil, nil, false
+	}
+	for _, c := range handle {
+		if c < 0x20 || c > 0x7e {
+			return nil, nil, false
+		}
+	}
+	payload, found = bytes.CutSuffix(payload, []byte(`"}}`))
+	if !found {
+		return nil, nil, false
+	}
+	data = make([]byte, base64.StdEncoding.DecodedLen(len(payload)))
+	k, err := base64.StdEncoding.Strict().Decode(data, payload)
+	if err != nil {
+		return nil, nil, false
+	}
+	n.Handle, n.Bytes = string(handle), int64(k)
+	return n, data[:k], true
+}
+
+// parseNote describes line when it is a notification of §7.5.2, and
+// returns the chunk of a stream/data; nil if it is not one.
+func parseNote(line []byte) (*streamNote, []byte) {
+	if n, data, ok := parseCanonicalData(line); ok {
+		return n, data
+	}
 	if !bytes.Contains(line, []byte(`stream/`)) {
-		return nil
+		return nil, nil
 	}
 	var m struct {
 		ID     json.RawMessage `json:"id"`
@@ -52,10 +98,10 @@ func noteOf(line []byte) *streamNote {
 	switch m.Method {
 	case protocol.MethodStreamData, protocol.MethodStreamCredit, protocol.MethodStreamEnd, protocol.MethodStreamCancel:
 	default:
-		return nil
+		return nil, nil
 	}
 	if m.ID != nil {
-		return nil
+		return nil, nil
 	}
 	n := &streamNote{Method: m.Method}
 	switch {
@@ -80,7 +126,7 @@ func noteOf(line []byte) *streamNote {
 			n.Code = m.Params.Error.Code
 		}
 	}
-	return n
+	return n, m.Params.Data
 }
 
 // The stream checks run the scripted builder and provisioner with a
@@ -106,6 +152,11 @@ var transferScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMa
 var nonCanonicalScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize,
 	Comm: &commPlan{Upload: 64<<10 + 1, Window: 4 << 10, Chunk: 4 << 10, NonCanonical: true}}
 
+// mixScenario has the first scripted process speak only version 1, so
+// that the relay joins a version 1 connection to a version 2 one.
+var mixScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize, MixVersions: true,
+	Comm: &commPlan{Upload: 300<<10 + 7, Window: 4 << 10, Chunk: 64 << 10, Start: 20<<10 + 3}}
+
 var streamHostChecks = []hostCheck{
 	{Check: Check{ID: "host/stream-first-message", Section: "§7.5.2", Level: Must, Title: "version 2: the side that did not offer a stream speaks first: the host starts a plugin's source with stream/credit, and sends no data on its own source before the plugin's credit nor credit for its own sink before the plugin's first data"},
 		sc: streamScenario, judge: judgeStreamFirst},
@@ -118,7 +169,9 @@ var streamHostChecks = []hostCheck{
 	{Check: Check{ID: "host/stream-cancel", Section: "§7.5.2", Level: Must, Title: "version 2: when the builder cancels the host's source mid-upload with -32007, the provisioner's source gets stream/cancel with -32007 and no credit after it, and its upload is answered with the builder's -32007"},
 		sc: streamScenario, judge: judgeStreamCancel},
 	{Check: Check{ID: "host/stream-transfer", Section: "§7.7", Level: Must, Title: "a 3 MiB upload relayed from provisioner to builder, its download back and a `cat` through communicator/start arrive intact (SHA-256 end to end), in either protocol version"},
-		sc: transferScenario, judge: judgeStreamTransfer},
+		sc: transferScenario, timeScale: 2, judge: judgeStreamTransfer},
+	{Check: Check{ID: "host/stream-version-mix", Section: "§7.7", Level: Must, Title: "offered [2, 1], a plugin that speaks only version 1 picks it, and the relay between its connection and a version 2 one still moves an upload, its download and a `cat` intact"},
+		sc: mixScenario, judge: judgeStreamVersionMix},
 	{Check: Check{ID: "host/stream-noncanonical-accepted", Section: "§7.5.2", Level: Must, Title: "version 2: stream/data in valid but not canonical spellings (members reordered, \\/ in the payload, whitespace, params first) is accepted: the upload arrives intact and is not cancelled"},
 		sc: nonCanonicalScenario, judge: judgeStreamNonCanonical},
 	{Check: Check{ID: "host/stream-canonical", Section: "§7.5.2", Level: Should, Title: "version 2: every stream/data the host writes is in the canonical form"},
@@ -480,9 +533,23 @@ func intact(b, p *conn, plan *commPlan) error {
 		}
 		return fmt.Sprintf("%d bytes, SHA-256 %.12s…", n.Bytes, n.SHA256)
 	}
+	answered := func(what string) error {
+		switch n := pt["answered "+what]; {
+		case n == nil:
+			return failf("%s: never got to %s: an earlier request was not answered in time", p.name(), what)
+		case n.Code == -1:
+			return failf("%s: %s got no answer", p.name(), what)
+		case n.Code != 0:
+			return failf("%s: %s was answered with error %d", p.name(), what, n.Code)
+		}
+		return nil
+	}
 	if plan.Upload > 0 {
-		if code := pt["answered "+uploadPath]; code == nil || code.Code != 0 {
-			return failf("%s: the upload of %s was not answered null: %+v", p.name(), uploadPath, code)
+		if err := answered(uploadPath); err != nil {
+			return err
+		}
+		if err := answered("download " + uploadPath); err != nil {
+			return err
 		}
 		if stored == nil || stored.SHA256 != sent.SHA256 {
 			return failf("the provisioner uploaded %s (%s); the builder's machine stored %s", uploadPath, describe(sent), describe(stored))
@@ -492,6 +559,9 @@ func intact(b, p *conn, plan *commPlan) error {
 		}
 	}
 	if plan.Start > 0 {
+		if err := answered("cat"); err != nil {
+			return err
+		}
 		in, out := pt["sent cat"], pt["stdout cat"]
 		if out == nil || out.SHA256 != in.SHA256 {
 			return failf("`cat` through communicator/start: stdin %s, stdout %s", describe(in), describe(out))
@@ -539,4 +609,27 @@ func judgeStreamCanonical(h *hostRun) error {
 		}
 	}
 	return nil
+}
+
+func judgeStreamVersionMix(h *hostRun) error {
+	b, p, err := h.conns(false)
+	if err != nil {
+		return err
+	}
+	var offered []int
+	for _, m := range h.received(b.pid) {
+		if m.method == protocol.MethodInitialize && m.isRequest() {
+			var ip protocol.InitializeParams
+			json.Unmarshal(m.Params, &ip)
+			offered = ip.ProtocolVersions
+		}
+	}
+	if !slices.Contains(offered, protocol.VersionFlowStreams) || !slices.Contains(offered, 1) {
+		return skipf("not applicable: the host offers protocol versions %v; a relay across versions needs a host that offers 2 and 1", offered)
+	}
+	h.tr.notef("builder session version %d, provisioner session version %d", b.version, p.version)
+	if b.version == p.version {
+		return failf("the builder's and the provisioner's sessions both use version %d, though the first scripted process to answer initialize speaks only version 1: the host must start each plugin with its own handshake (§5.2)", b.version)
+	}
+	return intact(b, p, mixScenario.Comm)
 }

@@ -80,6 +80,9 @@ type event struct {
 
 const maxEventLine = 64 << 10
 
+// maxDataLine is how much of a stream/data line the log keeps.
+const maxDataLine = 160
+
 // callbackWait is how long the scripted plugin waits for the answer to one
 // of its callbacks before it goes on without it.
 const callbackWait = 3 * time.Second
@@ -173,8 +176,13 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 		for {
 			line, size, err := readLine(br)
 			if size > 0 || len(line) > 0 {
-				p.record(event{Kind: "recv", Line: string(cut(line)), Size: size, Stream: noteOf(line)})
-				if size == len(line) {
+				note, data := parseNote(line)
+				p.record(event{Kind: "recv", Line: string(cut(line, note)), Size: size, Stream: note})
+				switch {
+				case size != len(line):
+				case note != nil && note.Bad == "":
+					p.onFlow(note, data)
+				default:
 					p.handle(line)
 				}
 			}
@@ -192,9 +200,16 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 	return 0
 }
 
-func cut(b []byte) []byte {
-	if len(b) > maxEventLine {
-		return b[:maxEventLine]
+// cut shortens a line for the log: to maxEventLine bytes, and a
+// stream/data line, whose note says all the judges need, to its first
+// maxDataLine bytes.
+func cut(b []byte, note *streamNote) []byte {
+	limit := maxEventLine
+	if note != nil && note.Method == protocol.MethodStreamData {
+		limit = maxDataLine
+	}
+	if len(b) > limit {
+		return b[:limit]
 	}
 	return b
 }
@@ -215,11 +230,17 @@ func (p *scripted) send(v any) {
 
 // sendLine writes one line as it is.
 func (p *scripted) sendLine(b []byte) {
+	note, _ := parseNote(b)
+	p.sendNoted(b, note)
+}
+
+// sendNoted writes one line whose stream note the caller knows.
+func (p *scripted) sendNoted(b []byte, note *streamNote) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	// Logged before it is written, so that it comes before its answer,
 	// and a credit before the data it allows.
-	p.record(event{Kind: "send", Line: string(cut(b)), Size: len(b), Stream: noteOf(b)})
+	p.record(event{Kind: "send", Line: string(cut(b, note)), Size: len(b), Stream: note})
 	p.out.Write(append(b, '\n'))
 }
 
@@ -277,11 +298,6 @@ func (p *scripted) handle(line []byte) {
 		return
 	}
 	if !hasID {
-		switch method {
-		case protocol.MethodStreamData, protocol.MethodStreamCredit, protocol.MethodStreamEnd, protocol.MethodStreamCancel:
-			p.onFlow(method, m["params"])
-			return
-		}
 		if method == protocol.MethodCancelRequest {
 			var c struct {
 				ID json.RawMessage `json:"id"`
@@ -373,7 +389,7 @@ func (p *scripted) builderRun(id json.RawMessage) {
 	if p.sc.Comm != nil {
 		// The stream scenarios: only the hook, with a communicator whose
 		// streams the host relays to the provisioner (§7.7).
-		p.callWait(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: builderComm, Data: map[string]any{"ID": "conformance"}}, 2*streamWait)
+		p.callWait(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: builderComm, Data: map[string]any{"ID": "conformance"}}, commWait)
 		p.answer(id, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "packer-stdio.conformance", ID: "scripted", Files: []string{}, String: "scripted artifact"}}, nil)
 		return
 	}

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -60,8 +61,13 @@ const (
 	uploadPath  = "conformance/upload.bin"
 	cancelPath  = "conformance/cancel.bin"
 	// streamWait bounds how long a scripted stream end waits for the
-	// peer's next message, and a communicator call for its answer.
+	// peer's next message.
 	streamWait = 20 * time.Second
+	// commWait bounds how long the provisioner waits for the answer to a
+	// communicator request, and the builder for hook/run's: the check's
+	// time limit (twice DefaultHostTimeout for host/stream-transfer) ends
+	// a stuck host first.
+	commWait = 2 * DefaultHostTimeout
 	// endWait is how long the provisioner waits, after its request was
 	// answered, for a sink's stream/end that should have come before.
 	endWait = 3 * time.Second
@@ -94,11 +100,11 @@ func digest(b []byte) string {
 // pattern returns n bytes that do not repeat within a chunk.
 func pattern(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
+	b := make([]byte, 0, n+8)
+	for len(b) < n {
+		b = binary.LittleEndian.AppendUint64(b, r.Uint64())
 	}
-	return b
+	return b[:n]
 }
 
 // skey names a stream in a scripted process's tables, as the notifications
@@ -194,19 +200,10 @@ func (t *streamTables) init() {
 	t.in, t.out, t.src = map[skey]*inbox{}, map[skey]*outbox{}, map[string][]byte{}
 }
 
-// onFlow handles a notification of §7.5.2.
-func (p *scripted) onFlow(method string, raw json.RawMessage) {
-	var prm struct {
-		Source string     `json:"source"`
-		Sink   string     `json:"sink"`
-		Data   []byte     `json:"data"`
-		Bytes  int64      `json:"bytes"`
-		Error  *wireError `json:"error"`
-	}
-	if json.Unmarshal(raw, &prm) != nil {
-		return
-	}
-	k := skey{sink: prm.Sink != "", h: prm.Source + prm.Sink}
+// onFlow handles a notification of §7.5.2, parsed by parseNote; data is
+// the chunk of a stream/data.
+func (p *scripted) onFlow(n *streamNote, data []byte) {
+	method, k := n.Method, n.key()
 	p.st.mu.Lock()
 	in, out := p.st.in[k], p.st.out[k]
 	p.st.mu.Unlock()
@@ -217,9 +214,12 @@ func (p *scripted) onFlow(method string, raw json.RawMessage) {
 		}
 		in.mu.Lock()
 		if method == protocol.MethodStreamData {
-			in.chunks = append(in.chunks, prm.Data)
+			in.chunks = append(in.chunks, data)
 		} else if !in.ended {
-			in.ended, in.endErr = true, prm.Error
+			in.ended = true
+			if n.Code != 0 {
+				in.endErr = &wireError{Code: n.Code}
+			}
 		}
 		in.mu.Unlock()
 		in.poke()
@@ -229,7 +229,7 @@ func (p *scripted) onFlow(method string, raw json.RawMessage) {
 		}
 		out.mu.Lock()
 		if method == protocol.MethodStreamCredit {
-			out.credit += prm.Bytes
+			out.credit += n.Bytes
 		} else {
 			out.cancelled = true
 		}
@@ -357,10 +357,11 @@ func (p *scripted) sendV2(k skey, out *outbox, data []byte, chunk int, spell fun
 			p.send(request{JSONRPC: "2.0", Method: protocol.MethodStreamEnd, Params: protocol.StreamEndParams{StreamRef: k.ref()}})
 			return
 		}
+		note := &streamNote{Method: protocol.MethodStreamData, Sink: k.sink, Handle: k.h, Bytes: n, Canonical: spell == nil}
 		if spell == nil {
-			p.send(request{JSONRPC: "2.0", Method: protocol.MethodStreamData, Params: protocol.StreamDataParams{StreamRef: k.ref(), Data: data[:n]}})
+			p.sendNoted(canonicalData(ref2{sink: k.sink, handle: k.h}, data[:n]), note)
 		} else {
-			p.sendLine(spell(i, k, data[:n]))
+			p.sendNoted(spell(i, k, data[:n]), note)
 		}
 		data = data[n:]
 	}
@@ -667,12 +668,12 @@ func (p *scripted) provisionComm(comm string) {
 		}
 		src, finish := p.offer(false, content, spell)
 		p.record(event{Kind: "transfer", Transfer: &transferNote{Op: "sent", Path: uploadPath, Bytes: len(content), SHA256: digest(content)}})
-		m := p.callWait(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: uploadPath, Source: src, Mode: 0o644, Size: int64(len(content))}, streamWait)
+		m := p.callWait(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: uploadPath, Source: src, Mode: 0o644, Size: int64(len(content))}, commWait)
 		finish()
 		answered(uploadPath, m)
 
 		sink, finish := p.offer(true, nil, nil)
-		m = p.callWait(protocol.MethodCommDownload, protocol.CommDownloadParams{Communicator: comm, Path: uploadPath, Sink: sink}, streamWait)
+		m = p.callWait(protocol.MethodCommDownload, protocol.CommDownloadParams{Communicator: comm, Path: uploadPath, Sink: sink}, commWait)
 		_, n := finish()
 		n.Op, n.Path = "received", uploadPath
 		p.record(event{Kind: "transfer", Transfer: n})
@@ -681,7 +682,7 @@ func (p *scripted) provisionComm(comm string) {
 	if plan.CancelUpload > 0 {
 		content := pattern(plan.CancelUpload, 2)
 		src, finish := p.offer(false, content, nil)
-		m := p.callWait(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: cancelPath, Source: src, Mode: 0o644, Size: int64(len(content))}, streamWait)
+		m := p.callWait(protocol.MethodCommUpload, protocol.CommUploadParams{Communicator: comm, Path: cancelPath, Source: src, Mode: 0o644, Size: int64(len(content))}, commWait)
 		finish()
 		answered(cancelPath, m)
 	}
@@ -690,7 +691,7 @@ func (p *scripted) provisionComm(comm string) {
 		in, finishIn := p.offer(false, content, nil)
 		out, finishOut := p.offer(true, nil, nil)
 		p.record(event{Kind: "transfer", Transfer: &transferNote{Op: "sent", Path: "cat", Bytes: len(content), SHA256: digest(content)}})
-		m := p.callWait(protocol.MethodCommStart, protocol.CommStartParams{Communicator: comm, Command: "cat", Stdin: in, Stdout: out}, streamWait)
+		m := p.callWait(protocol.MethodCommStart, protocol.CommStartParams{Communicator: comm, Command: "cat", Stdin: in, Stdout: out}, commWait)
 		finishIn()
 		_, n := finishOut()
 		n.Op, n.Path = "stdout", "cat"
