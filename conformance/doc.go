@@ -23,7 +23,10 @@
 // plugin (the runner's own binary, started with [ScriptedPluginArg]; a
 // program embedding the runner calls [MaybeServeScriptedPlugin] first) and
 // a template, then judges the lines each scripted plugin process received
-// and sent, its end of input and the signals it got.
+// and sent, its end of input and the signals it got. The checks of the byte
+// streams (hoststreams.go) have the scripted builder offer a communicator
+// and the scripted provisioner move bytes through the host's relay to it
+// (scripted_comm.go), in whichever protocol version each session chose.
 //
 // A [Report] prints as a table grouped by SPEC.md section, JSON or JUnit
 // XML. cmd/plugin-conformance is the command-line front end.

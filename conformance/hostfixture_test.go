@@ -35,13 +35,23 @@ var hostFixtureCases = []struct {
 	{mode: "baseline"},
 	{mode: "no-cookie", breaks: "host/launch-cookie"},
 	{mode: "prepare-first", breaks: "host/initialize-first", reason: "sends component/prepare before initialize"},
-	{mode: "initialize-no-v1", breaks: "host/initialize-params", reason: "offers only protocol version 2"},
+	{mode: "initialize-unknown-version", breaks: "host/initialize-params", reason: "offers only protocol version 3, which SPEC does not define"},
 	{mode: "run-extra-member", breaks: "host/messages-valid", reason: `builder/run with "verbose": true`},
 	{mode: "ignores-ask", breaks: "host/callbacks-answered", reason: "never answers ui/ask"},
 	{mode: "shutdown-with-params", breaks: "host/shutdown", reason: "sends shutdown with params {}"},
 	{mode: "no-cancel-on-interrupt", breaks: "host/cancel-on-abandon", reason: "shuts down on SIGINT without cancelling the run"},
 	{mode: "no-sigterm", breaks: "host/escalation", reason: "goes from closing stdin straight to SIGKILL"},
 	{mode: "ignores-limit", breaks: "host/max-message-size", reason: "sends a 1.1 MiB component/prepare to a plugin that accepts 1 MiB"},
+	// The relay's modes (hostfixture_relay_test.go).
+	{mode: "stream-eager-credit", breaks: "host/stream-first-message", reason: "grants credit for its stdout sink on the builder's connection before the builder wrote to it"},
+	{mode: "stream-own-window", breaks: "host/stream-credit", reason: "grants the builder a 1 GiB window for the download instead of passing on the provisioner's 4 KiB credits"},
+	{mode: "stream-double-end", breaks: "host/stream-end", reason: "forwards each stream/end of a provisioner's sink twice"},
+	{mode: "stream-answer-first", breaks: "host/stream-finish-before-answer", reason: "answers the provisioner's download before forwarding its sink's stream/end"},
+	{mode: "stream-cancel-drops-error", breaks: "host/stream-cancel", reason: "forwards the builder's stream/cancel without its error"},
+	{mode: "stream-corrupts", breaks: "host/stream-transfer", reason: "flips a byte of each chunk it relays for communicator/start's stdin"},
+	{mode: "stream-rejects-noncanonical", breaks: "host/stream-noncanonical-accepted", reason: "cancels a source whose stream/data is not in the canonical form"},
+	{mode: "stream-reorders-members", breaks: "host/stream-canonical", reason: "writes stream/data with the payload before the handle"},
+	{mode: "stream-bridge-truncates", breaks: "host/stream-version-mix", reason: "answers the version 1 builder's first stream/read of a version 2 source with eof"},
 }
 
 // fixtureHost is a host that speaks raw lines.
@@ -53,50 +63,30 @@ type fixtureHost struct {
 	mu      sync.Mutex
 	next    int
 	waiting map[string]chan map[string]json.RawMessage
+
+	// relay joins the builder's communicator to a provisioner's
+	// (hostfixture_relay_test.go); set on both connections.
+	relay *fixtureRelay
+	// version is the protocol version the plugin chose.
+	version int
 }
 
 func runFixtureHost(mode string) {
 	plugin := os.Args[len(os.Args)-1]
-	cmd := exec.Command(plugin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, protocol.EnvMagicCookie+"=") {
-			env = append(env, kv)
-		}
-	}
-	if mode != "no-cookie" {
-		env = append(env, protocol.EnvMagicCookie+"="+protocol.MagicCookieValue)
-	}
-	cmd.Env = env
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt)
-	if err := cmd.Start(); err != nil {
+	h, cmd, exited, err := launchFixturePlugin(mode, plugin)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fixture host:", err)
 		os.Exit(1)
 	}
-	h := &fixtureHost{mode: mode, stdin: stdin, waiting: map[string]chan map[string]json.RawMessage{}}
-	go h.read(stdout)
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	stdin := h.stdin
+	h.relay = &fixtureRelay{mode: mode, plugin: plugin, b: h}
 
 	if mode == "prepare-first" {
 		h.call(protocol.MethodPrepare, prepareParams(), time.Second)
 	}
-	caps := map[string]any{"ask": true, "progress": true}
-	versions := []int{1}
-	if mode == "initialize-no-v1" {
-		versions = []int{2}
-	}
-	init := h.call(protocol.MethodInitialize, map[string]any{
-		"protocol_versions": versions,
-		"host":              map[string]any{"name": "fixture-host", "version": "1"},
-		"limits":            map[string]any{"max_message_size": protocol.DefaultMaxMessageSize},
-		"capabilities":      caps,
-	}, 10*time.Second)
+	init := h.initialize()
 	var res protocol.InitializeResult
 	json.Unmarshal(init["result"], &res)
 	limit := res.Limits.MaxMessageSize
@@ -161,6 +151,52 @@ func runFixtureHost(mode string) {
 	os.Exit(0)
 }
 
+// initialize sends the handshake; versions are those the fixture offers.
+func (h *fixtureHost) initialize() map[string]json.RawMessage {
+	versions := []int{2, 1}
+	if h.mode == "initialize-unknown-version" {
+		versions = []int{3}
+	}
+	m := h.call(protocol.MethodInitialize, map[string]any{
+		"protocol_versions": versions,
+		"host":              map[string]any{"name": "fixture-host", "version": "1"},
+		"limits":            map[string]any{"max_message_size": protocol.DefaultMaxMessageSize},
+		"capabilities":      map[string]any{"ask": true, "progress": true},
+	}, 10*time.Second)
+	var res protocol.InitializeResult
+	json.Unmarshal(m["result"], &res)
+	h.version = res.ProtocolVersion
+	return m
+}
+
+// launchFixturePlugin starts the plugin with the environment a host gives
+// it (without the cookie in mode no-cookie) and reads its output.
+func launchFixturePlugin(mode, plugin string) (*fixtureHost, *exec.Cmd, chan struct{}, error) {
+	cmd := exec.Command(plugin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, protocol.EnvMagicCookie+"=") {
+			env = append(env, kv)
+		}
+	}
+	if mode != "no-cookie" {
+		env = append(env, protocol.EnvMagicCookie+"="+protocol.MagicCookieValue)
+	}
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	h := &fixtureHost{mode: mode, stdin: stdin, waiting: map[string]chan map[string]json.RawMessage{}}
+	go h.read(stdout)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	return h, cmd, exited, nil
+}
+
 func prepareParams() map[string]any {
 	return map[string]any{"type": "builder", "name": "conformance", "configs": []any{map[string]any{}}}
 }
@@ -207,6 +243,9 @@ func (h *fixtureHost) read(r io.Reader) {
 		if err != nil {
 			return
 		}
+		if h.relay != nil && h.relay.forwardCanonical(h, line) {
+			continue
+		}
 		var m map[string]json.RawMessage
 		if json.Unmarshal(line, &m) != nil {
 			continue
@@ -223,8 +262,15 @@ func (h *fixtureHost) read(r io.Reader) {
 			if ch != nil {
 				ch <- m
 			}
+		case hasID && h.relay != nil && h.relay.bridges(h, method):
+			// In order: a stream/write must not overtake the one before.
+			h.relay.bridge(id, method, m["params"])
+		case hasID && h.relay != nil && h.relay.serves(h, method, m["params"]):
+			go h.relay.request(h, id, method, m["params"])
 		case hasID:
 			go h.callback(id, method)
+		case h.relay != nil && strings.HasPrefix(method, "stream/"):
+			h.relay.notification(h, method, line, m["params"])
 		}
 	}
 }

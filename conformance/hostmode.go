@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -67,6 +68,10 @@ type hostCheck struct {
 	Check
 	sc        scenario
 	interrupt bool // send SIGINT to the host once builder/run arrives
+	// timeScale multiplies the check's time limit (zero means 1): the
+	// transfer of a few MiB takes a slow host (a version 1 relay in
+	// Python) tens of seconds.
+	timeScale int
 	judge     func(h *hostRun) error
 }
 
@@ -77,12 +82,12 @@ const (
 	graceSlack    = 2 * time.Second
 )
 
-var hostChecks = []hostCheck{
+var sessionHostChecks = []hostCheck{
 	{Check: Check{ID: "host/launch-cookie", Section: "§2.2", Level: Must, Title: "every plugin is started with PACKER_PLUGIN_MAGIC_COOKIE set to the protocol's value"},
 		sc: buildScenario, judge: judgeCookie},
 	{Check: Check{ID: "host/initialize-first", Section: "§5.3", Level: Must, Title: "the first line a plugin receives is an initialize request"},
 		sc: buildScenario, judge: judgeInitializeFirst},
-	{Check: Check{ID: "host/initialize-params", Section: "§5.1", Level: Must, Title: "initialize params validate against initialize.params.json and offer protocol version 1"},
+	{Check: Check{ID: "host/initialize-params", Section: "§5.2", Level: Must, Title: "initialize params validate against initialize.params.json and offer, without repeats, a protocol version the plugin speaks (2 or 1)"},
 		sc: buildScenario, judge: judgeInitializeParams},
 	{Check: Check{ID: "host/messages-valid", Section: "§1.3", Level: Must, Title: "every message the host sends validates against the JSON Schemas and goes in an allowed direction"},
 		sc: buildScenario, judge: judgeMessagesValid},
@@ -99,6 +104,10 @@ var hostChecks = []hostCheck{
 }
 
 var buildScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize}
+
+// hostChecks are every host check, in the order they run: the session's,
+// then those of the byte streams (hoststreams.go).
+var hostChecks = slices.Concat(sessionHostChecks, streamHostChecks)
 
 // HostCatalogue returns every host check, in the order they run.
 func HostCatalogue() []Check {
@@ -205,7 +214,8 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 		a = strings.ReplaceAll(a, "{config}", string(configJSON))
 		argv[i] = strings.ReplaceAll(a, "{dir}", dir)
 	}
-	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
+	timeout := cfg.Timeout * time.Duration(max(chk.timeScale, 1))
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -246,7 +256,7 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 	case err := <-waited:
 		run.exit = exitText(cmd.ProcessState, err)
 	case <-ctx.Done():
-		tr.notef("the host is still running after %v: killing its process group", cfg.Timeout)
+		tr.notef("the host is still running after %v: killing its process group", timeout)
 		killGroup(cmd)
 		err := <-waited
 		run.exit = "killed by the runner: " + exitText(cmd.ProcessState, err)
@@ -271,6 +281,9 @@ func runHostOnce(parent context.Context, cfg *HostConfig, chk hostCheck, tr *tra
 			tr.addText(Sent, fmt.Sprintf("[%d] %s", e.PID, printable([]byte(e.Line))))
 		case "send":
 			tr.addText(Received, fmt.Sprintf("[%d] %s", e.PID, printable([]byte(e.Line))))
+		case "transfer":
+			t := e.Transfer
+			tr.notef("[%d] transfer: %s %s: %d bytes, SHA-256 %.12s, answer code %d, ended %v (end code %d)", e.PID, t.Op, t.Path, t.Bytes, t.SHA256, t.Code, t.Ended, t.EndCode)
 		default:
 			tr.notef("[%d] %s %s", e.PID, e.Kind, e.Signal)
 		}
@@ -426,12 +439,19 @@ func judgeInitializeParams(h *hostRun) error {
 			}
 			var p protocol.InitializeParams
 			json.Unmarshal(m.Params, &p)
-			offers := false
+			// §5.2: a host offers the versions it speaks, most preferred
+			// first ([2, 1] for a host with version 2's streams); the
+			// scripted plugin picks the first one it speaks.
+			speaks, seenVersion := false, map[int]bool{}
 			for _, pv := range p.ProtocolVersions {
-				offers = offers || pv == 1
+				if seenVersion[pv] {
+					return failf("initialize offers versions %v: %d twice", p.ProtocolVersions, pv)
+				}
+				seenVersion[pv] = true
+				speaks = speaks || slices.Contains(protocol.SupportedVersions, pv)
 			}
-			if !offers {
-				return failf("initialize offers versions %v, not 1", p.ProtocolVersions)
+			if !speaks {
+				return failf("initialize offers versions %v, none of which the protocol defines (%v)", p.ProtocolVersions, protocol.SupportedVersions)
 			}
 		}
 	}

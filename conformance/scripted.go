@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,18 @@ type scenario struct {
 	// puts in hook/run's data: the host must not forward it to a
 	// provisioner whose limit it exceeds (§3.2).
 	HookPadding int `json:"hook_padding,omitempty"`
+	// Versions are the protocol versions the plugin speaks, most preferred
+	// first; empty means [protocol.SupportedVersions] (2, then 1). It
+	// picks the first version the host offers that it speaks (§5.2).
+	Versions []int `json:"versions,omitempty"`
+	// MixVersions: the first scripted process to answer initialize speaks
+	// only version 1, the others speak Versions, so that a relay joins a
+	// version 1 connection to a version 2 one (§7.7).
+	MixVersions bool `json:"mix_versions,omitempty"`
+	// Comm, when set, has the builder offer a communicator in hook/run
+	// and the provisioner move bytes through the one the host gives it
+	// (scripted_comm.go).
+	Comm *commPlan `json:"comm,omitempty"`
 }
 
 // event is one line of a scripted plugin's log, events-PID.jsonl.
@@ -57,9 +70,18 @@ type event struct {
 	Size int    `json:"size,omitempty"`
 	// Signal names a signal received.
 	Signal string `json:"signal,omitempty"`
+	// Stream describes a line that is a notification of §7.5.2, read
+	// from the whole line (Line may be cut).
+	Stream *streamNote `json:"stream,omitempty"`
+	// Transfer is what a scripted end had at the end of a transfer
+	// (kind "transfer").
+	Transfer *transferNote `json:"transfer,omitempty"`
 }
 
 const maxEventLine = 64 << 10
+
+// maxDataLine is how much of a stream/data line the log keeps.
+const maxDataLine = 160
 
 // callbackWait is how long the scripted plugin waits for the answer to one
 // of its callbacks before it goes on without it.
@@ -89,6 +111,28 @@ type scripted struct {
 	waiting  map[string]chan map[string]json.RawMessage // answers to our requests, by id
 	cancel   map[string]chan struct{}                   // in-flight host requests, by id
 	hostAsks bool
+	version  int // the protocol version chosen in initialize
+
+	dir     string            // the check's directory
+	machine map[string][]byte // the builder's machine: files by path
+	st      streamTables
+}
+
+// speaks returns the versions this process speaks. With MixVersions the
+// first process to ask claims version 1 alone, through a file created
+// exclusively in the check's directory.
+func (p *scripted) speaks() []int {
+	if p.sc.MixVersions {
+		f, err := os.OpenFile(filepath.Join(p.dir, "mix-versions.claim"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			return []int{1}
+		}
+	}
+	if len(p.sc.Versions) > 0 {
+		return p.sc.Versions
+	}
+	return protocol.SupportedVersions
 }
 
 func serveScripted(dir string, in io.Reader, out io.Writer) int {
@@ -102,7 +146,8 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 		fmt.Fprintf(os.Stderr, "scripted plugin: %v\n", err)
 		return 3
 	}
-	p := &scripted{sc: sc, out: out, log: logf, waiting: map[string]chan map[string]json.RawMessage{}, cancel: map[string]chan struct{}{}}
+	p := &scripted{sc: sc, out: out, log: logf, dir: dir, waiting: map[string]chan map[string]json.RawMessage{}, cancel: map[string]chan struct{}{}, machine: map[string][]byte{}}
+	p.st.init()
 	cookie, ok := os.LookupEnv(protocol.EnvMagicCookie)
 	var cp *string
 	if ok {
@@ -131,8 +176,13 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 		for {
 			line, size, err := readLine(br)
 			if size > 0 || len(line) > 0 {
-				p.record(event{Kind: "recv", Line: string(cut(line)), Size: size})
-				if size == len(line) {
+				note, data := parseNote(line)
+				p.record(event{Kind: "recv", Line: string(cut(line, note)), Size: size, Stream: note})
+				switch {
+				case size != len(line):
+				case note != nil && note.Bad == "":
+					p.onFlow(note, data)
+				default:
 					p.handle(line)
 				}
 			}
@@ -150,9 +200,16 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 	return 0
 }
 
-func cut(b []byte) []byte {
-	if len(b) > maxEventLine {
-		return b[:maxEventLine]
+// cut shortens a line for the log: to maxEventLine bytes, and a
+// stream/data line, whose note says all the judges need, to its first
+// maxDataLine bytes.
+func cut(b []byte, note *streamNote) []byte {
+	limit := maxEventLine
+	if note != nil && note.Method == protocol.MethodStreamData {
+		limit = maxDataLine
+	}
+	if len(b) > limit {
+		return b[:limit]
 	}
 	return b
 }
@@ -168,10 +225,22 @@ func (p *scripted) record(e event) {
 
 func (p *scripted) send(v any) {
 	b, _ := json.Marshal(v)
+	p.sendLine(b)
+}
+
+// sendLine writes one line as it is.
+func (p *scripted) sendLine(b []byte) {
+	note, _ := parseNote(b)
+	p.sendNoted(b, note)
+}
+
+// sendNoted writes one line whose stream note the caller knows.
+func (p *scripted) sendNoted(b []byte, note *streamNote) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	// Logged before it is written, so that it comes before its answer.
-	p.record(event{Kind: "send", Line: string(cut(b)), Size: len(b)})
+	// Logged before it is written, so that it comes before its answer,
+	// and a credit before the data it allows.
+	p.record(event{Kind: "send", Line: string(cut(b, note)), Size: len(b), Stream: note})
 	p.out.Write(append(b, '\n'))
 }
 
@@ -189,6 +258,11 @@ func (p *scripted) answer(id json.RawMessage, result any, werr *wireError) {
 // call sends a request to the host and waits up to callbackWait for its
 // answer (host/callbacks-answered reports a missing one).
 func (p *scripted) call(method string, params any) map[string]json.RawMessage {
+	return p.callWait(method, params, callbackWait)
+}
+
+// callWait is call with another bound on the wait.
+func (p *scripted) callWait(method string, params any, wait time.Duration) map[string]json.RawMessage {
 	p.mu.Lock()
 	p.next++
 	id := json.RawMessage(strconv.FormatInt(p.next, 10))
@@ -199,7 +273,7 @@ func (p *scripted) call(method string, params any) map[string]json.RawMessage {
 	select {
 	case m := <-ch:
 		return m
-	case <-time.After(callbackWait):
+	case <-time.After(wait):
 		return nil
 	}
 }
@@ -242,11 +316,26 @@ func (p *scripted) handle(line []byte) {
 	case protocol.MethodInitialize:
 		var ip protocol.InitializeParams
 		json.Unmarshal(m["params"], &ip)
+		speaks := p.speaks()
+		version := 0
+		for _, v := range ip.ProtocolVersions {
+			if version == 0 && slices.Contains(speaks, v) {
+				version = v
+			}
+		}
+		if version == 0 {
+			data, _ := json.Marshal(protocol.UnsupportedVersionData{Supported: speaks})
+			p.answer(id, nil, &wireError{Code: protocol.CodeUnsupportedVersion, Message: fmt.Sprintf("unsupported protocol version: host offers %v, plugin speaks %v", ip.ProtocolVersions, speaks), Data: data})
+			return
+		}
 		comp := func(typ string) protocol.Component {
 			return protocol.Component{Type: typ, Name: "conformance", ConfigSchema: json.RawMessage(scriptedSchema)}
 		}
+		p.mu.Lock()
+		p.version = version
+		p.mu.Unlock()
 		p.answer(id, protocol.InitializeResult{
-			ProtocolVersion: 1,
+			ProtocolVersion: version,
 			Plugin:          protocol.Peer{Name: "plugin-conformance-scripted", Version: "1"},
 			Components:      []protocol.Component{comp(protocol.TypeBuilder), comp(protocol.TypeProvisioner), comp(protocol.TypePostProcessor)},
 			Limits:          protocol.Limits{MaxMessageSize: p.sc.MaxMessageSize},
@@ -260,10 +349,19 @@ func (p *scripted) handle(line []byte) {
 	case protocol.MethodBuilderRun:
 		go p.builderRun(id)
 	case protocol.MethodProvision:
+		var pp protocol.ProvisionParams
+		json.Unmarshal(m["params"], &pp)
 		go func() {
 			p.send(request{JSONRPC: "2.0", Method: protocol.MethodUISay, Params: protocol.UIMessageParams{Message: "scripted provisioner"}})
+			if p.sc.Comm != nil && pp.Communicator != "" {
+				p.provisionComm(pp.Communicator)
+			}
 			p.answer(id, nil, nil)
 		}()
+	case protocol.MethodStreamRead, protocol.MethodStreamWrite, protocol.MethodStreamClose:
+		p.serveV1(id, method, m["params"])
+	case protocol.MethodCommStart, protocol.MethodCommUpload, protocol.MethodCommDownload, protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
+		go p.serveBuilderComm(id, method, m["params"])
 	case protocol.MethodPostProcess:
 		p.answer(id, protocol.PostProcessResult{Keep: true}, nil)
 	case protocol.MethodArtifactDestroy:
@@ -288,6 +386,13 @@ func (p *scripted) builderRun(id json.RawMessage) {
 		return
 	}
 	p.send(request{JSONRPC: "2.0", Method: protocol.MethodUISay, Params: protocol.UIMessageParams{Message: "scripted builder: running"}})
+	if p.sc.Comm != nil {
+		// The stream scenarios: only the hook, with a communicator whose
+		// streams the host relays to the provisioner (§7.7).
+		p.callWait(protocol.MethodHookRun, protocol.HookRunParams{Name: protocol.HookProvision, Communicator: builderComm, Data: map[string]any{"ID": "conformance"}}, commWait)
+		p.answer(id, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "packer-stdio.conformance", ID: "scripted", Files: []string{}, String: "scripted artifact"}}, nil)
+		return
+	}
 	p.mu.Lock()
 	asks := p.hostAsks
 	p.mu.Unlock()
