@@ -142,7 +142,18 @@ func TestHostPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireHostPasses(t, conformance.HostConfig{Command: []string{py, pyhost, "--builder", "conformance", "--provisioner", "conformance", "--config", "{config}", "{plugin}"}}, versionTwoNotOffered)
+	cmd := []string{py, pyhost, "--builder", "conformance", "--provisioner", "conformance", "--config", "{config}"}
+	// pyhost.py offers [2, 1]: every check applies.
+	t.Run("versions 2 and 1", func(t *testing.T) {
+		t.Parallel()
+		requireHostPasses(t, conformance.HostConfig{Command: append(cmd[:len(cmd):len(cmd)], "{plugin}")})
+	})
+	// Offering only version 1, it may skip the version 2 stream checks and
+	// must pass the rest.
+	t.Run("version 1 only", func(t *testing.T) {
+		t.Parallel()
+		requireHostPasses(t, conformance.HostConfig{Command: append(cmd[:len(cmd):len(cmd)], "--versions", "1", "--provisioner-versions", "1", "{plugin}")}, versionTwoNotOffered)
+	})
 }
 
 // versionTwoNotOffered is the reason a version 2 stream check gives when the
