@@ -1,9 +1,11 @@
 package pluginkit
 
 import (
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -34,9 +36,10 @@ func AtLeastOneOf(keys ...string) KeyRule { return KeyRule{keys: keys} }
 // with one alternative per key, which requires the key and says what value
 // counts as set (SPEC §6.1, key rules). A key counts as set when decoding
 // the configuration leaves its field non-zero, as a Prepare method tests
-// it: a string is not "", a slice or map is not empty, a bool is true, a
-// number is not 0, and a pointer or interface field is set by any value of
-// its type (so "content": "" sets a *string, and writes an empty file).
+// it: a string is not "", a slice or map is not empty (a []byte is not
+// ""), a bool is true, a number is not 0, and a pointer or interface
+// field is set by any value but null (so "content": "" sets a *string,
+// and writes an empty file).
 //
 // A configuration that breaks a rule is refused before Prepare is called,
 // with one error at the JSON Pointer of each key concerned, all with the
@@ -46,9 +49,11 @@ func AtLeastOneOf(keys ...string) KeyRule { return KeyRule{keys: keys} }
 // but the test must then agree with the schema's verdict exactly.
 //
 // Every key must be a top-level key of the configuration, of a kind listed
-// above; a rule needs two keys or more. Registering a component whose
-// rules break this panics, like any other configuration type pluginkit
-// cannot describe.
+// above (not a struct, an array, or a type that decodes itself, a
+// json.Unmarshaler or encoding.TextUnmarshaler: make such a field a
+// pointer); a rule needs two keys or more, all different. Registering a
+// component whose rules break this panics, like any other configuration
+// type pluginkit cannot describe.
 type KeyRuler interface {
 	KeyRules() []KeyRule
 }
@@ -67,6 +72,9 @@ func addKeyRules(s *jsonschema.Schema, cfg any) error {
 		}
 		alts := make([]*jsonschema.Schema, len(r.keys))
 		for i, k := range r.keys {
+			if slices.Contains(r.keys[:i], k) {
+				return fmt.Errorf("key rule %q: key %q is named twice", r.keys, k)
+			}
 			ft, ok := fields[k]
 			if !ok {
 				return fmt.Errorf("key rule %q: %T has no key %q", r.keys, cfg, k)
@@ -75,11 +83,8 @@ func addKeyRules(s *jsonschema.Schema, cfg any) error {
 			if err != nil {
 				return fmt.Errorf("key rule %q: key %q: %w", r.keys, k, err)
 			}
-			alt := &jsonschema.Schema{Required: []string{k}}
-			if set != nil {
-				alt.Properties = jsonschema.NewProperties()
-				alt.Properties.Set(k, set)
-			}
+			alt := &jsonschema.Schema{Required: []string{k}, Properties: jsonschema.NewProperties()}
+			alt.Properties.Set(k, set)
 			alts[i] = alt
 		}
 		if r.exactlyOne {
@@ -92,15 +97,26 @@ func addKeyRules(s *jsonschema.Schema, cfg any) error {
 }
 
 // setSchema returns the schema a value of a field of type t must satisfy
-// to leave the field non-zero once decoded, or nil when any value does.
+// to leave the field non-zero once decoded, or an error when the kind of
+// t does not tell (a struct, an array, a type that decodes itself).
 func setSchema(t reflect.Type) (*jsonschema.Schema, error) {
 	one := uint64(1)
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Interface:
-		return nil, nil
+		// null leaves the field nil, whatever the type's schema allows.
+		return &jsonschema.Schema{Not: &jsonschema.Schema{Type: "null"}}, nil
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil, fmt.Errorf("a %s decodes itself, so whether a value sets it cannot be told; use a pointer", t)
+	}
+	switch t.Kind() {
 	case reflect.String:
 		return &jsonschema.Schema{MinLength: &one}, nil
-	case reflect.Slice, reflect.Array:
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			// A []byte is a base64 string; only "" decodes to no bytes.
+			return &jsonschema.Schema{MinLength: &one}, nil
+		}
 		return &jsonschema.Schema{MinItems: &one}, nil
 	case reflect.Map:
 		return &jsonschema.Schema{MinProperties: &one}, nil
@@ -111,8 +127,13 @@ func setSchema(t reflect.Type) (*jsonschema.Schema, error) {
 		reflect.Float32, reflect.Float64:
 		return &jsonschema.Schema{Not: &jsonschema.Schema{Const: json.Number("0")}}, nil
 	}
-	return nil, fmt.Errorf("a %s field cannot be tested for being set; use a pointer", t.Kind())
+	return nil, fmt.Errorf("a field of kind %s cannot be tested for being set; use a pointer", t.Kind())
 }
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 // configFields adds to fields the type of each top-level configuration key
 // of the struct type t, by JSON name, as encoding/json decodes them: the

@@ -3,6 +3,8 @@ package pluginkit_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,7 +67,7 @@ func TestKeyRulesInSchema(t *testing.T) {
 		{"oneOf":[
 			{"required":["source"],"properties":{"source":{"minLength":1}}},
 			{"required":["sources"],"properties":{"sources":{"minItems":1}}},
-			{"required":["content"]}]},
+			{"required":["content"],"properties":{"content":{"not":{"type":"null"}}}}]},
 		{"anyOf":[
 			{"required":["commit"],"properties":{"commit":{"const":true}}},
 			{"required":["port"],"properties":{"port":{"not":{"const":0}}}},
@@ -143,12 +145,17 @@ func TestKeyRulesRegisterRejects(t *testing.T) {
 		{"unknown key", &badRules{rules: []pluginkit.KeyRule{pluginkit.ExactlyOneOf("source", "nope")}}},
 		{"one key", &badRules{rules: []pluginkit.KeyRule{pluginkit.AtLeastOneOf("source")}}},
 		{"struct key", &badRules{rules: []pluginkit.KeyRule{pluginkit.AtLeastOneOf("source", "inner")}}},
+		{"same key twice", &badRules{rules: []pluginkit.KeyRule{pluginkit.ExactlyOneOf("source", "source")}}},
+		{"array key", &badRules{rules: []pluginkit.KeyRule{pluginkit.AtLeastOneOf("source", "pair")}}},
+		{"key that decodes itself", &badRules{rules: []pluginkit.KeyRule{pluginkit.AtLeastOneOf("source", "raw")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
+				r := recover()
+				if r == nil {
 					t.Error("no panic")
 				}
+				t.Log(r)
 			}()
 			pluginkit.NewServer(protocol.Peer{}).RegisterBuilder("x", tc.v)
 		})
@@ -158,6 +165,8 @@ func TestKeyRulesRegisterRejects(t *testing.T) {
 type badRulesConfig struct {
 	Source string          `json:"source,omitempty"`
 	Inner  struct{ A int } `json:"inner"`
+	Pair   [2]int          `json:"pair"`
+	Raw    json.RawMessage `json:"raw"`
 	rules  []pluginkit.KeyRule
 }
 
@@ -181,4 +190,102 @@ func mustMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// kindsConfig has a field of each kind a key rule may name, with a type
+// whose JSON form differs from its kind's ([]byte is a base64 string) or
+// whose schema admits null (any, *json.RawMessage).
+type kindsConfig struct {
+	S  string           `json:"s,omitempty"`
+	B  []byte           `json:"b,omitempty"`
+	L  []string         `json:"l,omitempty"`
+	M  map[string]int   `json:"m,omitempty"`
+	T  bool             `json:"t,omitempty"`
+	N  int              `json:"n,omitempty"`
+	F  float64          `json:"f,omitempty"`
+	P  *string          `json:"p,omitempty"`
+	R  *json.RawMessage `json:"r,omitempty"`
+	I  any              `json:"i,omitempty"`
+	PI *any             `json:"pi,omitempty"`
+}
+
+var kindsKeys = []string{"s", "b", "l", "m", "t", "n", "f", "p", "r", "i", "pi"}
+
+func (kindsConfig) KeyRules() []pluginkit.KeyRule {
+	return []pluginkit.KeyRule{pluginkit.AtLeastOneOf(kindsKeys...)}
+}
+
+type kindsBuilder struct {
+	ruledBuilder
+	cfg kindsConfig
+}
+
+func (b *kindsBuilder) Config() any { return &b.cfg }
+
+// TestKeyRulesSetIsWhatDecodingSets gives each key of a rule, alone, each
+// of a list of JSON values, and checks the contract of [pluginkit.KeyRuler]
+// on it: the rule holds exactly when decoding the value leaves the field
+// set (non-zero; a slice or map non-empty). A value its field cannot
+// decode, or that the key's own schema refuses (null for a string), is
+// skipped: the configuration is refused whatever the rule says.
+func TestKeyRulesSetIsWhatDecodingSets(t *testing.T) {
+	values := []string{`null`, `""`, `"x"`, `"AA=="`, `0`, `-0`, `0.0`, `1`, `true`, `false`, `[]`, `["x"]`, `{}`, `{"a":1}`}
+	s := pluginkit.NewServer(protocol.Peer{Name: "t", Version: "1"})
+	s.RegisterBuilder("test", &kindsBuilder{ruledBuilder: ruledBuilder{prepared: new(bool)}})
+	w := startWire(t, s)
+	w.send(initLine)
+	w.recv()
+	id := 0
+	for _, k := range kindsKeys {
+		for _, v := range values {
+			cfg := `{"` + k + `":` + v + `}`
+			var decoded kindsConfig
+			if json.Unmarshal([]byte(cfg), &decoded) != nil {
+				continue
+			}
+			f := reflect.ValueOf(decoded).FieldByIndex(fieldOf(t, k))
+			set := !f.IsZero()
+			if f.Kind() == reflect.Slice || f.Kind() == reflect.Map {
+				set = f.Len() > 0
+			}
+			id++
+			w.send(req(itoa(id), "component/prepare", `{"type":"builder","name":"test","configs":[`+cfg+`]}`))
+			ans, _ := json.Marshal(w.recv())
+			var m struct {
+				Error *struct {
+					Data protocol.ConfigInvalidData `json:"data"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(ans, &m); err != nil {
+				t.Fatal(err)
+			}
+			broken, badValue := false, false
+			if m.Error != nil {
+				for _, e := range m.Error.Data.Errors {
+					rule := strings.HasPrefix(e.Message, "at least one of")
+					broken = broken || rule
+					badValue = badValue || (!rule && e.Path == "/"+k)
+				}
+			}
+			if badValue {
+				continue // refused by the key's own schema ("got null, want string")
+			}
+			if broken == set {
+				t.Errorf("%s: decoding sets the field: %v; the schema's rule holds: %v (answer %s)", cfg, set, !broken, ans)
+			}
+		}
+	}
+}
+
+// fieldOf returns the index of kindsConfig's field for key k.
+func fieldOf(t *testing.T, k string) []int {
+	t.Helper()
+	typ := reflect.TypeFor[kindsConfig]()
+	for i := range typ.NumField() {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); name == k {
+			return []int{i}
+		}
+	}
+	t.Fatalf("kindsConfig has no key %q", k)
+	return nil
 }

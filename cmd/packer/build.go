@@ -470,7 +470,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 	var errs []error
 	bctx := tctx.ForBuild(tb)
 	b := &build.Build{Name: tb.Name}
-	c, err := resolve(t, catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Config, bctx)
+	c, err := resolve(t, catalog, protocol.TypeBuilder, tb.Type, tb.Key, tb.Place, tb.Config, bctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -506,7 +506,7 @@ func planBuild(t *template.Template, tb *template.Builder, tctx *template.Contex
 			if slices.Contains(except, tp.Name) {
 				break
 			}
-			c, err := resolve(t, catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Config, bctx)
+			c, err := resolve(t, catalog, protocol.TypePostProcessor, tp.Type, tp.Key, tp.Place, tp.Config, bctx)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -535,7 +535,7 @@ func hasPostProcessor(t *template.Template, name string) bool {
 
 func provisioner(t *template.Template, catalog *catalog, tp *template.Provisioner, buildName string, bctx *template.Context) (*build.Provisioner, error) {
 	raw := tp.ConfigFor(buildName)
-	c, err := resolve(t, catalog, protocol.TypeProvisioner, tp.Type, tp.Key, raw, bctx)
+	c, err := resolve(t, catalog, protocol.TypeProvisioner, tp.Type, tp.Key, tp.Place, raw, bctx)
 	if err != nil {
 		return nil, err
 	}
@@ -563,7 +563,9 @@ func renderWithBuild(bctx *template.Context, key string, raw map[string]any) fun
 }
 
 // resolve finds the plugin of a component and renders its configuration.
-func resolve(t *template.Template, catalog *catalog, typ, name, key string, raw map[string]any, bctx *template.Context) (build.Component, error) {
+// Errors at a configuration key point at the template: through t.Locate
+// for a JSON template, through place for an HCL2 one.
+func resolve(t *template.Template, catalog *catalog, typ, name, key string, place *template.Place, raw map[string]any, bctx *template.Context) (build.Component, error) {
 	cmd, path, component, err := catalog.command(typ, name)
 	if err != nil {
 		return build.Component{}, fmt.Errorf("%s: %w", key, err)
@@ -576,7 +578,7 @@ func resolve(t *template.Template, catalog *catalog, typ, name, key string, raw 
 		if pos := t.Locate(key, pointer); pos.IsValid() {
 			return fmt.Sprintf("%s:%s", t.Path, pos)
 		}
-		return ""
+		return place.Where(pointer)
 	}
 	return build.Component{Type: typ, Name: name, Args: cmd, Path: path, Component: component, Config: cfg, Locate: locate}, nil
 }

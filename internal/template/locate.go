@@ -46,3 +46,31 @@ func (t *Template) Locate(key, pointer string) Pos {
 	}
 	return t.src.pos(best)
 }
+
+// Place says where a component is written in a template that a front end
+// without a JSON document for [Template.Locate] (HCL2) produced: its
+// block, and the attribute or nested block of each top-level key of its
+// configuration, each as "file:line:col".
+type Place struct {
+	Block string
+	Keys  map[string]string
+}
+
+// Where returns where the configuration key at pointer (a JSON Pointer,
+// RFC 6901, into the component's configuration) is written: at the
+// top-level key the pointer starts with when p knows it, and otherwise
+// (a key the template lacks, or the pointer "") at the block. It returns
+// "" for a nil Place.
+func (p *Place) Where(pointer string) string {
+	if p == nil {
+		return ""
+	}
+	if pointer != "" {
+		first, _, _ := strings.Cut(strings.TrimPrefix(pointer, "/"), "/")
+		first = strings.ReplaceAll(strings.ReplaceAll(first, "~1", "/"), "~0", "~")
+		if at, ok := p.Keys[first]; ok {
+			return at
+		}
+	}
+	return p.Block
+}

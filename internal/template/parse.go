@@ -83,6 +83,9 @@ type Builder struct {
 	// Pos is where the entry starts.
 	Key string
 	Pos Pos
+	// Place, when not nil, says where the configuration's keys are
+	// written, for a front end that [Template.Locate] cannot ask (HCL2).
+	Place *Place `json:",omitempty"`
 }
 
 // Provisioner is one entry of provisioners, or the error-cleanup-provisioner.
@@ -103,6 +106,8 @@ type Provisioner struct {
 	MaxRetries  int
 	Key         string
 	Pos         Pos
+	// Place is as for [Builder].
+	Place *Place `json:",omitempty"`
 }
 
 // PostProcessor is one element of a post-processor sequence.
@@ -120,6 +125,8 @@ type PostProcessor struct {
 	KeepInputArtifact *bool
 	Key               string
 	Pos               Pos
+	// Place is as for [Builder].
+	Place *Place `json:",omitempty"`
 }
 
 // ParseFile reads and parses the template at path; see Parse.

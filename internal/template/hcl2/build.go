@@ -199,9 +199,33 @@ func (l *loader) builder(u *use, buildName string) {
 	l.checkRequired(KindBuilder, u.src.typ, cfg, where)
 	l.result.Template.Builders = append(l.result.Template.Builders, &template.Builder{
 		Name: u.full, Type: u.src.typ, Config: cfg,
-		Key: fmt.Sprintf("source.%s.%s (%s)", u.src.typ, u.src.name, at(b.DefRange)),
-		Pos: template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column},
+		Key:   fmt.Sprintf("source.%s.%s (%s)", u.src.typ, u.src.name, at(b.DefRange)),
+		Pos:   template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column},
+		Place: place(where, b.Body, u.override),
 	})
+}
+
+// place says where a component whose block starts at block is written:
+// each attribute and nested block of bodies, a later body's (an override)
+// replacing an earlier one's. Only native syntax bodies tell; the keys of
+// a .pkr.json body are placed at the block.
+func place(block hcl.Range, bodies ...hcl.Body) *template.Place {
+	p := &template.Place{Block: at(block), Keys: map[string]string{}}
+	for _, body := range bodies {
+		sb, ok := body.(*hclsyntax.Body)
+		if !ok {
+			continue
+		}
+		for i, b := range sb.Blocks {
+			if !slices.ContainsFunc(sb.Blocks[:i], func(o *hclsyntax.Block) bool { return o.Type == b.Type }) {
+				p.Keys[b.Type] = at(b.TypeRange) // the first of a list of blocks
+			}
+		}
+		for name, a := range sb.Attributes {
+			p.Keys[name] = at(a.NameRange)
+		}
+	}
+	return p
 }
 
 func at(r hcl.Range) string {
@@ -282,8 +306,9 @@ func (l *loader) provisioner(b *hcl.Block, uses []*use, buildName string) []*tem
 			return nil
 		}
 		p := &template.Provisioner{Type: typ, Config: cfg, Only: []string{u.full},
-			Key: fmt.Sprintf("provisioner %q (%s)", typ, at(b.DefRange)),
-			Pos: template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column}}
+			Key:   fmt.Sprintf("provisioner %q (%s)", typ, at(b.DefRange)),
+			Pos:   template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column},
+			Place: place(b.DefRange, rest)}
 		if a := c.Attributes["override"]; a != nil {
 			l.override(a, u, ctx, p)
 		}
@@ -379,8 +404,9 @@ func (l *loader) postProcessors(blocks []*hcl.Block, uses []*use, buildName stri
 			}
 			l.checkRequired(KindPostProcessor, typ, cfg, b.DefRange)
 			pp := &template.PostProcessor{Type: typ, Name: typ, Config: cfg, Only: []string{u.full},
-				Key: fmt.Sprintf("post-processor %q (%s)", typ, at(b.DefRange)),
-				Pos: template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column}}
+				Key:   fmt.Sprintf("post-processor %q (%s)", typ, at(b.DefRange)),
+				Pos:   template.Pos{Line: b.DefRange.Start.Line, Col: b.DefRange.Start.Column},
+				Place: place(b.DefRange, rest)}
 			if a := c.Attributes["name"]; a != nil {
 				l.decodeString(a.Expr, &pp.Name)
 			}

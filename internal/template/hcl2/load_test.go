@@ -543,3 +543,65 @@ func TestJSONSyntax(t *testing.T) {
 		t.Errorf("provisioner inline = %v", got)
 	}
 }
+
+// TestPlaces: each component says where it is written, so that an error a
+// plugin reports at a key's JSON Pointer can name the file, line and
+// column, as it does for JSON templates: the key's attribute (or block),
+// the override that set it, or the component's block for a key it lacks.
+func TestPlaces(t *testing.T) {
+	dir := write(t, map[string]string{"main.pkr.hcl": `source "file" "a" {
+  target  = "a"
+  content = "x"
+  boot {
+    wait = "1s"
+  }
+}
+build {
+  sources = ["source.file.a"]
+  source "source.file.a" {
+    name    = "b"
+    content = "y"
+  }
+  provisioner "shell-local" {
+    inline = ["hi"]
+  }
+  post-processor "manifest" {
+    output = "m.json"
+  }
+}
+`})
+	res := mustLoad(t, dir, hcl2.Options{})
+	file := filepath.Join(dir, "main.pkr.hcl")
+	tpl := res.Template
+	if len(tpl.Builders) != 2 || len(tpl.Provisioners) != 2 || len(tpl.PostProcessors) != 2 {
+		t.Fatalf("got %d builders, %d provisioners, %d post-processor sequences, want 2 of each", len(tpl.Builders), len(tpl.Provisioners), len(tpl.PostProcessors))
+	}
+	tests := []struct {
+		name    string
+		place   *template.Place
+		pointer string
+		want    string
+		reason  string
+	}{
+		{"builder a, a key", tpl.Builders[0].Place, "/content", "3:3", "the attribute's name"},
+		{"builder a, a nested key", tpl.Builders[0].Place, "/boot/wait", "4:3", "the top-level block"},
+		{"builder a, a missing key", tpl.Builders[0].Place, "/source", "1:1", "the source block"},
+		{"builder a, the component", tpl.Builders[0].Place, "", "1:1", ""},
+		{"builder b, an overridden key", tpl.Builders[1].Place, "/content", "12:5", "the build's source block set it"},
+		{"builder b, a key of its source", tpl.Builders[1].Place, "/target", "2:3", ""},
+		{"builder b, a missing key", tpl.Builders[1].Place, "/source", "10:3", "the build's source block"},
+		{"provisioner", tpl.Provisioners[1].Place, "/inline/0", "15:5", ""},
+		{"provisioner, a missing key", tpl.Provisioners[1].Place, "/script", "14:3", ""},
+		{"post-processor", tpl.PostProcessors[0][0].Place, "/output", "18:5", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.place == nil {
+				t.Fatal("no Place")
+			}
+			if got, want := tt.place.Where(tt.pointer), file+":"+tt.want; got != want {
+				t.Errorf("Where(%q) = %s, want %s (%s)", tt.pointer, got, want, tt.reason)
+			}
+		})
+	}
+}
