@@ -31,7 +31,7 @@ import (
 // than the cap are never held in memory: their bytes are discarded up to the
 // next newline.
 type LineStream struct {
-	r      *bufio.Reader
+	r      *lineReader
 	w      io.Writer
 	closer io.Closer
 	strict bool
@@ -60,7 +60,7 @@ type LineStream struct {
 // closes c. strict selects the strict mode described on [LineStream]. Both
 // size limits start at [DefaultMaxMessageSize]. tr may be nil.
 func NewLineStream(r io.Reader, w io.Writer, c io.Closer, strict bool, tr *Tracer) *LineStream {
-	s := &LineStream{r: bufio.NewReaderSize(r, 64<<10), w: w, closer: c, strict: strict, trace: tr}
+	s := &LineStream{r: newLineReader(r), w: w, closer: c, strict: strict, trace: tr}
 	s.maxIn.Store(DefaultMaxMessageSize)
 	s.maxOut.Store(DefaultMaxMessageSize)
 	return s
@@ -199,6 +199,7 @@ type errorResponse struct {
 func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error) {
 	s.line = s.line[:0]
 	max := s.maxIn.Load()
+	s.r.limit = max + 2
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		size += int64(len(chunk))
@@ -215,19 +216,15 @@ func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error)
 			}
 			return nil, 0, false, err
 		}
+		if err == nil && len(s.line) == 0 {
+			// The whole line in one slice of the buffer, which stays
+			// valid until the next read: handed on without a copy.
+			return trimLine(chunk, size)
+		}
 		s.line = append(s.line, chunk...)
 		switch {
 		case err == nil:
-			line := s.line
-			size--
-			if size < int64(len(line)) {
-				line = line[:size] // drop "\n"
-			}
-			if size > 0 && len(line) > 0 && line[len(line)-1] == '\r' && int64(len(line)) == size {
-				line = line[:len(line)-1]
-				size--
-			}
-			return line, size, true, nil
+			return trimLine(s.line, size)
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
@@ -239,6 +236,20 @@ func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error)
 			return nil, 0, false, err
 		}
 	}
+}
+
+// trimLine returns the line of size bytes, newline included, that line
+// holds, without its "\n" or "\r\n", as readLine returns it.
+func trimLine(line []byte, size int64) ([]byte, int64, bool, error) {
+	size--
+	if size < int64(len(line)) {
+		line = line[:size] // drop "\n"
+	}
+	if size > 0 && len(line) > 0 && line[len(line)-1] == '\r' && int64(len(line)) == size {
+		line = line[:len(line)-1]
+		size--
+	}
+	return line, size, true, nil
 }
 
 // discardLine reads and drops the rest of a line whose start readLine
