@@ -54,6 +54,13 @@ type LineStream struct {
 	wbuf []byte
 	line []byte
 	next outgoing // announced by jsonrpc2's OnSend, see encode.go
+
+	// hold has ReadObject hold back params and results for onRecv, see
+	// decode.go; NewConn sets it with the hook. held and small belong to
+	// the read loop.
+	hold  bool
+	held  json.RawMessage
+	small []byte
 }
 
 // NewLineStream returns a LineStream reading from r and writing to w. Close
@@ -148,9 +155,13 @@ func (s *LineStream) ReadObject(v any) error {
 			continue
 		}
 		s.trace.recv(line)
-		id, werr := validate(line)
+		env, id, werr := validate(line)
 		if werr == nil {
-			if err := unmarshalValid(line, v); err != nil {
+			msg := line
+			if s.hold {
+				msg = s.holdBack(&env)
+			}
+			if err := unmarshalValid(msg, v); err != nil {
 				// validate accepted what jsonrpc2 refuses; treat as invalid.
 				werr = ErrInvalidRequest.WithMessage("%v", err)
 			} else {
@@ -290,7 +301,14 @@ type envelope struct {
 // validate checks one line against the framing and JSON-RPC 2.0 rules. On
 // failure it returns the error the line deserves and, when the line is a
 // request whose id could be read, that id verbatim.
-func validate(line []byte) (json.RawMessage, *Error) {
+func validate(line []byte) (envelope, json.RawMessage, *Error) {
+	var env envelope
+	id, err := validateInto(line, &env)
+	return env, id, err
+}
+
+// validateInto is validate, filling env with the line's members.
+func validateInto(line []byte, env *envelope) (json.RawMessage, *Error) {
 	if !utf8.Valid(line) {
 		return nil, ErrParse.WithMessage("message is not valid UTF-8")
 	}
@@ -310,10 +328,9 @@ func validate(line []byte) (json.RawMessage, *Error) {
 	// One pass that allocates nothing over the line's top-level members;
 	// encoding/json only for what it leaves (a bad line, for its error
 	// message, or a member name with escapes or non-ASCII bytes).
-	var env envelope
-	if ok, simple := scanEnvelope(line, &env); !ok || !simple {
-		env = envelope{}
-		if err := json.Unmarshal(line, &env); err != nil {
+	if ok, simple := scanEnvelope(line, env); !ok || !simple {
+		*env = envelope{}
+		if err := json.Unmarshal(line, env); err != nil {
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) {
 				return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
