@@ -28,19 +28,22 @@ import (
 // onRecv. env is a message validate accepted. The result is valid until
 // the next call.
 func (s *LineStream) holdBack(env *envelope) []byte {
-	b := append(s.small[:0], `{"jsonrpc":"2.0"`...)
+	// No "jsonrpc" member: validate checked it, and jsonrpc2 reads
+	// nothing from it.
+	b := append(s.small[:0], '{')
 	if env.ID != nil {
-		b = append(append(b, `,"id":`...), env.ID...)
+		b = append(append(b, `"id":`...), env.ID...)
+		b = append(b, ',')
 	}
 	var held json.RawMessage
 	switch {
 	case env.Method != nil:
-		b = append(append(b, `,"method":`...), env.Method...)
+		b = append(append(b, `"method":`...), env.Method...)
 		held = env.Params
 	case env.Error != nil:
-		b = append(append(b, `,"error":`...), env.Error...)
+		b = append(append(b, `"error":`...), env.Error...)
 	default:
-		b = append(b, `,"result":null`...)
+		b = append(b, `"result":null`...)
 		held = env.Result
 	}
 	b = append(b, '}')
