@@ -329,8 +329,12 @@ func validateInto(line []byte, env *envelope) (json.RawMessage, *Error) {
 	// encoding/json only for what it leaves (a bad line, for its error
 	// message, or a member name with escapes or non-ASCII bytes).
 	if ok, simple := scanEnvelope(line, env); !ok || !simple {
-		*env = envelope{}
-		if err := json.Unmarshal(line, env); err != nil {
+		// Into a variable of its own, so that env, on the common path,
+		// stays on its caller's stack.
+		var slow envelope
+		err := json.Unmarshal(line, &slow)
+		*env = slow
+		if err != nil {
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) {
 				return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
