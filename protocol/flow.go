@@ -529,15 +529,21 @@ func (c *Conn) onDataLine(line []byte) bool {
 		return false
 	}
 	sink, handle, payload, ok := parseData(line)
-	if !ok || bytes.IndexByte(payload, '\r') >= 0 {
+	if !ok {
 		return false
 	}
 	in := c.flow.getIn(streamKey{sink: sink, h: string(handle)})
 	if in == nil {
+		if bytes.IndexByte(payload, '\r') >= 0 {
+			return false // not valid JSON: the ordinary path answers it
+		}
 		c.logger.Printf("stream/data for %s, which is not open here: discarded", streamKey{sink: sink, h: string(handle)})
 		return true
 	}
 	if in.relay != nil {
+		if bytes.IndexByte(payload, '\r') >= 0 {
+			return false // not valid JSON: the ordinary path answers it
+		}
 		r := in.relay
 		r.c.sendErr(r.c.stream.writeLine(func(b []byte) []byte { return appendDataRaw(b, r.key.sink, r.key.h, payload) })) //nolint:errcheck // the target's reader sees it
 		return true
@@ -548,6 +554,12 @@ func (c *Conn) onDataLine(line []byte) bool {
 	}
 	buf := getChunk()
 	n, err := b64.Decode(*buf, payload)
+	if err == nil && (len(payload)%4 != 0 || n != decodedLen(payload)) {
+		// The decoder skipped a "\r", which makes the line invalid JSON:
+		// checked here rather than by a scan of every payload first.
+		putChunk(buf)
+		return false
+	}
 	if err != nil {
 		putChunk(buf)
 		if !plainBase64(payload) {

@@ -638,3 +638,37 @@ func TestFlowRelay(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowRawCarriageReturnInData: a payload with a raw "\r" (which the
+// base64 decoder would skip) makes the line invalid JSON, whether or not
+// what is left decodes: it is answered as such and delivers nothing.
+func TestFlowRawCarriageReturnInData(t *testing.T) {
+	res := make(chan string, 1)
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		b, err := io.ReadAll(req.Conn.RemoteReader(ctx, "p1"))
+		if err != nil {
+			return nil, err
+		}
+		res <- string(b)
+		return nil, nil
+	})
+	_, p := newRawPeer(t, h, protocol.Options{})
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"upload","params":{"source":"p1"}}`)
+	p.expect(`"method":"stream/credit"`)
+	for _, payload := range []string{
+		"A\rAAA",           // decodes, once the "\r" is skipped, to 3 bytes: len/4*3
+		"aGVs\r\r\r\rbG8h", // a multiple of 4 long either way
+		"aGVsbG8h\r\r\r\r", // the "\r"s at the end
+		"aGVsbG8\r",        // does not decode
+	} {
+		p.send(`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"p1","data":"` + payload + `"}}`)
+		if answer := p.expect(`"error"`); !strings.Contains(answer, `"code":-32700`) {
+			t.Errorf("data %q answered %s, want -32700", payload, answer)
+		}
+	}
+	p.send(`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"p1","data":"aGVsbG8h"}}`)
+	p.send(`{"jsonrpc":"2.0","method":"stream/end","params":{"source":"p1"}}`)
+	if got := <-res; got != "hello!" {
+		t.Errorf("reader got %q, want %q", got, "hello!")
+	}
+}
