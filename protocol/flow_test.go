@@ -584,9 +584,18 @@ func TestFlowWindowBrokenAndOtherSpellings(t *testing.T) {
 // for every mix of protocol versions. With version 2 on both sides the
 // stream is spliced (chunks forwarded with the handle rewritten); otherwise
 // the middle reads on one side and writes on the other.
+//
+// With version 2 on both sides, a chunk whose handle has the same length on
+// both sides is forwarded from the read buffer with the handle rewritten in
+// place; skew mints streams on the second connection first, so that its
+// handles are longer and chunks are copied.
 func TestFlowRelay(t *testing.T) {
-	for _, v := range [][2]int{{2, 2}, {1, 2}, {2, 1}, {1, 1}} {
-		t.Run(fmt.Sprintf("versions %d and %d", v[0], v[1]), func(t *testing.T) {
+	for _, tc := range []struct {
+		v    [2]int
+		skew int
+	}{{[2]int{2, 2}, 0}, {[2]int{2, 2}, 9}, {[2]int{1, 2}, 0}, {[2]int{2, 1}, 0}, {[2]int{1, 1}, 0}} {
+		v := tc.v
+		t.Run(fmt.Sprintf("versions %d and %d, skew %d", v[0], v[1], tc.skew), func(t *testing.T) {
 			var toB *protocol.Conn
 			middle := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
 				switch req.Method {
@@ -619,6 +628,10 @@ func TestFlowRelay(t *testing.T) {
 			opts := protocol.Options{ChunkSize: 100_000}
 			p, _ := osPipeConns(t, v[0], nil, middle, opts, protocol.Options{})
 			toB, _ = osPipeConns(t, v[1], nil, streamServer, protocol.Options{}, protocol.Options{StreamWindow: 300_000})
+			for range tc.skew {
+				_, release := toB.OfferReader(strings.NewReader(""), nil)
+				release()
+			}
 			const size = 700<<10 + 11
 			ctx := context.Background()
 			got, err := upload(ctx, p, 3, size)

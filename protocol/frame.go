@@ -468,13 +468,27 @@ func (s *LineStream) writeLine(build func(b []byte) []byte) error {
 	return s.writeLocked(b)
 }
 
-// writeLocked writes the line b, which ends in a newline, with s.wmu held.
+// writeFrom writes the line b, which ends in a newline and belongs to the
+// caller, as one Write call under the same lock and limit as WriteObject.
+func (s *LineStream) writeFrom(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.writeOut(b)
+}
+
+// writeLocked writes the line b, which ends in a newline, with s.wmu held,
+// and keeps b's array as the buffer of the next line.
 func (s *LineStream) writeLocked(b []byte) error {
 	if cap(b) <= 1<<20 {
 		s.wbuf = b[:0]
 	} else {
 		s.wbuf = nil // do not pin a large buffer
 	}
+	return s.writeOut(b)
+}
+
+// writeOut writes the line b, which ends in a newline, with s.wmu held.
+func (s *LineStream) writeOut(b []byte) error {
 	if n := int64(len(b) - 1); n > s.maxOut.Load() {
 		return ErrMessageTooLarge.WithMessage("message of %d bytes exceeds the peer's limit of %d", n, s.maxOut.Load())
 	}
