@@ -309,8 +309,15 @@ func (in *inbound) read(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-// writeTo writes every chunk to w as it arrives, until the end. A write
-// error is returned as is.
+// maxWriteTo is the most bytes writeTo hands w in one Write. On Linux 6.18
+// (this project's benchmark machine), writes of 256 KiB to an ext4 file
+// took the kernel about five times longer in one run out of three (dd of
+// 256 MiB: 0.05 or 0.24 s of system time; 128 KiB and 64 KiB writes: 0.05
+// to 0.06 s every time), which made a whole upload's throughput bimodal.
+const maxWriteTo = 128 << 10
+
+// writeTo writes every chunk to w as it arrives, until the end, in Writes
+// of at most maxWriteTo bytes. A write error is returned as is.
 func (in *inbound) writeTo(ctx context.Context, w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -321,11 +328,14 @@ func (in *inbound) writeTo(ctx context.Context, w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		n, werr := w.Write(b)
+		n, werr := w.Write(b[:min(len(b), maxWriteTo)])
 		total += int64(n)
-		in.consume(len(b))
+		in.consume(n)
 		if werr != nil {
 			return total, werr
+		}
+		if n == 0 {
+			return total, io.ErrShortWrite
 		}
 	}
 }

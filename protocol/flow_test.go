@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -683,5 +685,46 @@ func TestFlowRawCarriageReturnInData(t *testing.T) {
 	p.send(`{"jsonrpc":"2.0","method":"stream/end","params":{"source":"p1"}}`)
 	if got := <-res; got != "hello!" {
 		t.Errorf("reader got %q, want %q", got, "hello!")
+	}
+}
+
+// sizeRecorder hashes what is written and records the size of each Write.
+type sizeRecorder struct {
+	h     hash.Hash
+	sizes []int
+}
+
+func (r *sizeRecorder) Write(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	return r.h.Write(p)
+}
+
+// TestFlowWriteToPieces: io.Copy from a stream reader hands the writer each
+// chunk as it arrived, in Writes of at most 128 KiB (a 256 KiB chunk in
+// two), and the bytes are all there.
+func TestFlowWriteToPieces(t *testing.T) {
+	rec := &sizeRecorder{h: sha256.New()}
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		var p uploadParams
+		if err := req.DecodeParams(&p); err != nil {
+			return nil, err
+		}
+		r := req.Conn.RemoteReader(ctx, p.Source)
+		defer r.Close()
+		n, err := io.Copy(rec, r)
+		return sumResult{Sum: hex.EncodeToString(rec.h.Sum(nil)), Size: n}, err
+	})
+	a, _ := osPipeConns(t, 2, nil, h, protocol.Options{}, protocol.Options{})
+	const size = 3*protocol.MaxChunkSize + 5
+	got, err := upload(context.Background(), a, 7, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSum, _, _ := sum(data(7, size))
+	if diff := cmp.Diff(sumResult{Sum: wantSum, Size: size}, got); diff != "" {
+		t.Errorf("upload (-want +got):\n%s", diff)
+	}
+	if !slices.Contains(rec.sizes, 128<<10) || slices.Max(rec.sizes) > 128<<10 {
+		t.Errorf("write sizes %v: want pieces of at most 128 KiB, some of exactly that", rec.sizes)
 	}
 }
