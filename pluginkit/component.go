@@ -67,9 +67,10 @@ type UI interface {
 	// Hosts that cannot ask answer with [protocol.ErrUnsupported].
 	Ask(ctx context.Context, query string) (string, error)
 	// TrackProgress wraps r so that reading it reports ui/progress: start
-	// at once, an update at most every 64 KiB read, done at EOF or Close
-	// (once). current is the number of bytes already transferred, total the
-	// size or -1 when unknown. Closing the result closes r.
+	// at once, an update at most every 64 KiB read and at most four a
+	// second, done at EOF or Close (once). current is the number of bytes
+	// already transferred, total the size or -1 when unknown. Closing the
+	// result closes r.
 	TrackProgress(label string, current, total int64, r io.ReadCloser) io.ReadCloser
 }
 

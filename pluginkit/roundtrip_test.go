@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -131,24 +132,42 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// TestUICallbacks: every UI method reaches the host, in order.
+// TestUICallbacks: every UI method reaches the host, in order; a tracked
+// reader sends an update every 64 KiB, but never two within 250 ms.
 func TestUICallbacks(t *testing.T) {
-	h := startHost(t, newTestServer(newObserved()), &testHost{})
-	inst := h.prepare(t, protocol.TypeBuilder, "ui")
-	if err := h.conn.Call(context.Background(), protocol.MethodBuilderRun, protocol.InstanceParams{Instance: inst}, nil); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	want := []string{
+	head := []string{
 		"ui/say say", "ui/message message", "ui/error error", "ui/machine artifact-count [1]",
 		"ui/ask name?", "ui/say answer alice",
 		"ui/progress p1 start copy 0/204800",
-		"ui/progress p1 update copy 65536/204800",
-		"ui/progress p1 update copy 131072/204800",
-		"ui/progress p1 update copy 196608/204800",
-		"ui/progress p1 done copy 204800/204800",
 	}
-	if diff := cmp.Diff(want, h.recorded()); diff != "" {
-		t.Errorf("ui events (-want +got):\n%s", diff)
+	tests := []struct {
+		name string
+		tick time.Duration // how far the clock moves at each reading
+		want []string
+	}{
+		{name: "slow copy", tick: time.Second, want: append(head[:len(head):len(head)],
+			"ui/progress p1 update copy 65536/204800",
+			"ui/progress p1 update copy 131072/204800",
+			"ui/progress p1 update copy 196608/204800",
+			"ui/progress p1 done copy 204800/204800",
+		)},
+		{name: "fast copy", tick: time.Millisecond, want: append(head[:len(head):len(head)],
+			"ui/progress p1 done copy 204800/204800",
+		)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Unix(0, 0)
+			defer pluginkit.SetProgressClock(func() time.Time { now = now.Add(tt.tick); return now })()
+			h := startHost(t, newTestServer(newObserved()), &testHost{})
+			inst := h.prepare(t, protocol.TypeBuilder, "ui")
+			if err := h.conn.Call(context.Background(), protocol.MethodBuilderRun, protocol.InstanceParams{Instance: inst}, nil); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, h.recorded()); diff != "" {
+				t.Errorf("ui events (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

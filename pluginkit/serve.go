@@ -79,10 +79,19 @@ func (s *Server) Serve() {
 		fmt.Fprint(os.Stderr, s.usage())
 		os.Exit(1)
 	}
+	in, err := takeStdin()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: keeping stdin for the protocol: %v\n", s.info.Name, err)
+		os.Exit(1)
+	}
 	out, err := takeStdout()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: keeping stdout for the protocol: %v\n", s.info.Name, err)
 		os.Exit(1)
+	}
+	cs := closers{in, out}
+	if in != os.Stdin {
+		cs = append(cs, os.Stdin)
 	}
 	logger := log.New(os.Stderr, "pluginkit: ", 0)
 	// SIGTERM is the host's third step in stopping a plugin (SPEC §9.3):
@@ -93,7 +102,7 @@ func (s *Server) Serve() {
 	signal.Ignore(os.Interrupt)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	err = s.ServeConn(ctx, os.Stdin, out, closers{os.Stdin, out}, logger)
+	err = s.ServeConn(ctx, in, out, cs, logger)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		logger.Printf("SIGTERM: in-flight work cancelled; exiting")
 		os.Exit(0)

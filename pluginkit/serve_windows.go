@@ -11,3 +11,6 @@ func takeStdout() (*os.File, error) {
 	os.Stdout = os.Stderr
 	return f, nil
 }
+
+// takeStdin keeps the standard input file for the protocol.
+func takeStdin() (*os.File, error) { return os.Stdin, nil }

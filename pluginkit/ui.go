@@ -4,13 +4,23 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/packer-stdio/packer/protocol"
 )
 
-// progressEvery is how many bytes a tracked reader reads between two
-// progress updates.
-const progressEvery = 64 << 10
+// A tracked reader sends a progress update once it has read progressEvery
+// bytes and progressInterval has passed since the last notification, so
+// updates come "at most a few per second, or every 64 KiB or so" (SPEC
+// §7.1), whichever is rarer: a fast local copy sends a few a second rather
+// than thousands, each of which the host would decode and draw.
+const (
+	progressEvery    = 64 << 10
+	progressInterval = 250 * time.Millisecond
+)
+
+// progressClock is the clock of progress updates; tests replace it.
+var progressClock = time.Now
 
 // remoteUI sends ui/* to the host.
 type remoteUI struct{ s *session }
@@ -80,13 +90,15 @@ type progressReader struct {
 	r      io.ReadCloser
 	mu     sync.Mutex
 	params protocol.UIProgressParams
-	since  int64
+	since  int64     // bytes read since the last notification
+	last   time.Time // when the last notification was sent
 	done   bool
 }
 
 func (p *progressReader) send(state string) {
 	params := p.params
 	params.State = state
+	p.last = progressClock()
 	p.u.notify(protocol.MethodUIProgress, params)
 }
 
@@ -99,7 +111,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		p.finish()
-	case p.since >= progressEvery && !p.done:
+	case p.since >= progressEvery && !p.done && progressClock().Sub(p.last) >= progressInterval:
 		p.since = 0
 		p.send(protocol.ProgressUpdate)
 	}

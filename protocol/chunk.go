@@ -121,6 +121,18 @@ func parseData(line []byte) (sink bool, handle, payload []byte, ok bool) {
 	return sink, handle, rest[len(dataMid) : len(rest)-len(dataSuffix)], true
 }
 
+// decodedLen is how many bytes the padded base64 payload, whose length is
+// a multiple of 4, decodes to when the decoder skips none of it (it skips
+// "\r" and "\n"; a payload it decoded without error that is not a
+// multiple of 4 long had some skipped).
+func decodedLen(payload []byte) int {
+	n := len(payload) / 4 * 3
+	for i := len(payload) - 1; i >= 0 && i >= len(payload)-2 && payload[i] == '='; i-- {
+		n--
+	}
+	return n
+}
+
 // maxPayload is the length of the base64 of MaxChunkSize bytes.
 var maxPayload = b64.EncodedLen(MaxChunkSize)
 

@@ -175,12 +175,13 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	conn.flow.out = map[streamKey]*outbound{}
 	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
 	conn.stream.onData = conn.onDataLine
+	conn.stream.hold = true
 	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
 	// jsonrpc2.NewConn starts reading at once; hold the first read back
 	// until conn.rpc is set, so no handler can see it unset.
 	ready := make(chan struct{})
 	conn.rpc = jsonrpc2.NewConn(context.Background(), causeStream{conn.stream, conn, ready}, rpcHandler{conn},
-		jsonrpc2.SetLogger(logger), jsonrpc2.OnSend(conn.stream.onSend))
+		jsonrpc2.SetLogger(logger), jsonrpc2.OnSend(conn.stream.onSend), jsonrpc2.OnRecv(conn.stream.onRecv))
 	close(ready)
 	return conn
 }

@@ -309,8 +309,15 @@ func (in *inbound) read(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-// writeTo writes every chunk to w as it arrives, until the end. A write
-// error is returned as is.
+// maxWriteTo is the most bytes writeTo hands w in one Write. On Linux 6.18
+// (this project's benchmark machine), writes of 256 KiB to an ext4 file
+// took the kernel about five times longer in one run out of three (dd of
+// 256 MiB: 0.05 or 0.24 s of system time; 128 KiB and 64 KiB writes: 0.05
+// to 0.06 s every time), which made a whole upload's throughput bimodal.
+const maxWriteTo = 128 << 10
+
+// writeTo writes every chunk to w as it arrives, until the end, in Writes
+// of at most maxWriteTo bytes. A write error is returned as is.
 func (in *inbound) writeTo(ctx context.Context, w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -321,11 +328,14 @@ func (in *inbound) writeTo(ctx context.Context, w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		n, werr := w.Write(b)
+		n, werr := w.Write(b[:min(len(b), maxWriteTo)])
 		total += int64(n)
-		in.consume(len(b))
+		in.consume(n)
 		if werr != nil {
 			return total, werr
+		}
+		if n == 0 {
+			return total, io.ErrShortWrite
 		}
 	}
 }
@@ -529,16 +539,31 @@ func (c *Conn) onDataLine(line []byte) bool {
 		return false
 	}
 	sink, handle, payload, ok := parseData(line)
-	if !ok || bytes.IndexByte(payload, '\r') >= 0 {
+	if !ok {
 		return false
 	}
 	in := c.flow.getIn(streamKey{sink: sink, h: string(handle)})
 	if in == nil {
+		if bytes.IndexByte(payload, '\r') >= 0 {
+			return false // not valid JSON: the ordinary path answers it
+		}
 		c.logger.Printf("stream/data for %s, which is not open here: discarded", streamKey{sink: sink, h: string(handle)})
 		return true
 	}
 	if in.relay != nil {
+		if bytes.IndexByte(payload, '\r') >= 0 {
+			return false // not valid JSON: the ordinary path answers it
+		}
 		r := in.relay
+		if len(r.key.h) == len(handle) && cap(line) > len(line) && line[:len(line)+1][len(line)] == '\n' && c.stream.trace == nil {
+			// The line is canonical, the stream the same kind on both
+			// sides and the handles of one length: rewrite the handle
+			// where it is and forward the line from the read buffer,
+			// newline included, rather than copy it (about 350 KB).
+			copy(handle, r.key.h)
+			r.c.sendErr(r.c.stream.writeFrom(line[:len(line)+1])) //nolint:errcheck // the target's reader sees it
+			return true
+		}
 		r.c.sendErr(r.c.stream.writeLine(func(b []byte) []byte { return appendDataRaw(b, r.key.sink, r.key.h, payload) })) //nolint:errcheck // the target's reader sees it
 		return true
 	}
@@ -548,6 +573,12 @@ func (c *Conn) onDataLine(line []byte) bool {
 	}
 	buf := getChunk()
 	n, err := b64.Decode(*buf, payload)
+	if err == nil && (len(payload)%4 != 0 || n != decodedLen(payload)) {
+		// The decoder skipped a "\r", which makes the line invalid JSON:
+		// checked here rather than by a scan of every payload first.
+		putChunk(buf)
+		return false
+	}
 	if err != nil {
 		putChunk(buf)
 		if !plainBase64(payload) {

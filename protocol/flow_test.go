@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -584,9 +586,18 @@ func TestFlowWindowBrokenAndOtherSpellings(t *testing.T) {
 // for every mix of protocol versions. With version 2 on both sides the
 // stream is spliced (chunks forwarded with the handle rewritten); otherwise
 // the middle reads on one side and writes on the other.
+//
+// With version 2 on both sides, a chunk whose handle has the same length on
+// both sides is forwarded from the read buffer with the handle rewritten in
+// place; skew mints streams on the second connection first, so that its
+// handles are longer and chunks are copied.
 func TestFlowRelay(t *testing.T) {
-	for _, v := range [][2]int{{2, 2}, {1, 2}, {2, 1}, {1, 1}} {
-		t.Run(fmt.Sprintf("versions %d and %d", v[0], v[1]), func(t *testing.T) {
+	for _, tc := range []struct {
+		v    [2]int
+		skew int
+	}{{[2]int{2, 2}, 0}, {[2]int{2, 2}, 9}, {[2]int{1, 2}, 0}, {[2]int{2, 1}, 0}, {[2]int{1, 1}, 0}} {
+		v := tc.v
+		t.Run(fmt.Sprintf("versions %d and %d, skew %d", v[0], v[1], tc.skew), func(t *testing.T) {
 			var toB *protocol.Conn
 			middle := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
 				switch req.Method {
@@ -619,6 +630,10 @@ func TestFlowRelay(t *testing.T) {
 			opts := protocol.Options{ChunkSize: 100_000}
 			p, _ := osPipeConns(t, v[0], nil, middle, opts, protocol.Options{})
 			toB, _ = osPipeConns(t, v[1], nil, streamServer, protocol.Options{}, protocol.Options{StreamWindow: 300_000})
+			for range tc.skew {
+				_, release := toB.OfferReader(strings.NewReader(""), nil)
+				release()
+			}
 			const size = 700<<10 + 11
 			ctx := context.Background()
 			got, err := upload(ctx, p, 3, size)
@@ -636,5 +651,80 @@ func TestFlowRelay(t *testing.T) {
 				t.Errorf("download through the relay (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFlowRawCarriageReturnInData: a payload with a raw "\r" (which the
+// base64 decoder would skip) makes the line invalid JSON, whether or not
+// what is left decodes: it is answered as such and delivers nothing.
+func TestFlowRawCarriageReturnInData(t *testing.T) {
+	res := make(chan string, 1)
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		b, err := io.ReadAll(req.Conn.RemoteReader(ctx, "p1"))
+		if err != nil {
+			return nil, err
+		}
+		res <- string(b)
+		return nil, nil
+	})
+	_, p := newRawPeer(t, h, protocol.Options{})
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"upload","params":{"source":"p1"}}`)
+	p.expect(`"method":"stream/credit"`)
+	for _, payload := range []string{
+		"A\rAAA",           // decodes, once the "\r" is skipped, to 3 bytes: len/4*3
+		"aGVs\r\r\r\rbG8h", // a multiple of 4 long either way
+		"aGVsbG8h\r\r\r\r", // the "\r"s at the end
+		"aGVsbG8\r",        // does not decode
+	} {
+		p.send(`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"p1","data":"` + payload + `"}}`)
+		if answer := p.expect(`"error"`); !strings.Contains(answer, `"code":-32700`) {
+			t.Errorf("data %q answered %s, want -32700", payload, answer)
+		}
+	}
+	p.send(`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"p1","data":"aGVsbG8h"}}`)
+	p.send(`{"jsonrpc":"2.0","method":"stream/end","params":{"source":"p1"}}`)
+	if got := <-res; got != "hello!" {
+		t.Errorf("reader got %q, want %q", got, "hello!")
+	}
+}
+
+// sizeRecorder hashes what is written and records the size of each Write.
+type sizeRecorder struct {
+	h     hash.Hash
+	sizes []int
+}
+
+func (r *sizeRecorder) Write(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	return r.h.Write(p)
+}
+
+// TestFlowWriteToPieces: io.Copy from a stream reader hands the writer each
+// chunk as it arrived, in Writes of at most 128 KiB (a 256 KiB chunk in
+// two), and the bytes are all there.
+func TestFlowWriteToPieces(t *testing.T) {
+	rec := &sizeRecorder{h: sha256.New()}
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
+		var p uploadParams
+		if err := req.DecodeParams(&p); err != nil {
+			return nil, err
+		}
+		r := req.Conn.RemoteReader(ctx, p.Source)
+		defer r.Close()
+		n, err := io.Copy(rec, r)
+		return sumResult{Sum: hex.EncodeToString(rec.h.Sum(nil)), Size: n}, err
+	})
+	a, _ := osPipeConns(t, 2, nil, h, protocol.Options{}, protocol.Options{})
+	const size = 3*protocol.MaxChunkSize + 5
+	got, err := upload(context.Background(), a, 7, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSum, _, _ := sum(data(7, size))
+	if diff := cmp.Diff(sumResult{Sum: wantSum, Size: size}, got); diff != "" {
+		t.Errorf("upload (-want +got):\n%s", diff)
+	}
+	if !slices.Contains(rec.sizes, 128<<10) || slices.Max(rec.sizes) > 128<<10 {
+		t.Errorf("write sizes %v: want pieces of at most 128 KiB, some of exactly that", rec.sizes)
 	}
 }

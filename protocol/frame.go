@@ -31,7 +31,7 @@ import (
 // than the cap are never held in memory: their bytes are discarded up to the
 // next newline.
 type LineStream struct {
-	r      *bufio.Reader
+	r      *lineReader
 	w      io.Writer
 	closer io.Closer
 	strict bool
@@ -54,13 +54,20 @@ type LineStream struct {
 	wbuf []byte
 	line []byte
 	next outgoing // announced by jsonrpc2's OnSend, see encode.go
+
+	// hold has ReadObject hold back params and results for onRecv, see
+	// decode.go; NewConn sets it with the hook. held and small belong to
+	// the read loop.
+	hold  bool
+	held  json.RawMessage
+	small []byte
 }
 
 // NewLineStream returns a LineStream reading from r and writing to w. Close
 // closes c. strict selects the strict mode described on [LineStream]. Both
 // size limits start at [DefaultMaxMessageSize]. tr may be nil.
 func NewLineStream(r io.Reader, w io.Writer, c io.Closer, strict bool, tr *Tracer) *LineStream {
-	s := &LineStream{r: bufio.NewReaderSize(r, 64<<10), w: w, closer: c, strict: strict, trace: tr}
+	s := &LineStream{r: newLineReader(r), w: w, closer: c, strict: strict, trace: tr}
 	s.maxIn.Store(DefaultMaxMessageSize)
 	s.maxOut.Store(DefaultMaxMessageSize)
 	return s
@@ -148,9 +155,13 @@ func (s *LineStream) ReadObject(v any) error {
 			continue
 		}
 		s.trace.recv(line)
-		id, werr := validate(line)
+		env, id, werr := validate(line)
 		if werr == nil {
-			if err := unmarshalValid(line, v); err != nil {
+			msg := line
+			if s.hold {
+				msg = s.holdBack(&env)
+			}
+			if err := unmarshalValid(msg, v); err != nil {
 				// validate accepted what jsonrpc2 refuses; treat as invalid.
 				werr = ErrInvalidRequest.WithMessage("%v", err)
 			} else {
@@ -199,6 +210,7 @@ type errorResponse struct {
 func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error) {
 	s.line = s.line[:0]
 	max := s.maxIn.Load()
+	s.r.limit = max + 2
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		size += int64(len(chunk))
@@ -215,19 +227,15 @@ func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error)
 			}
 			return nil, 0, false, err
 		}
+		if err == nil && len(s.line) == 0 {
+			// The whole line in one slice of the buffer, which stays
+			// valid until the next read: handed on without a copy.
+			return trimLine(chunk, size)
+		}
 		s.line = append(s.line, chunk...)
 		switch {
 		case err == nil:
-			line := s.line
-			size--
-			if size < int64(len(line)) {
-				line = line[:size] // drop "\n"
-			}
-			if size > 0 && len(line) > 0 && line[len(line)-1] == '\r' && int64(len(line)) == size {
-				line = line[:len(line)-1]
-				size--
-			}
-			return line, size, true, nil
+			return trimLine(s.line, size)
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
@@ -239,6 +247,20 @@ func (s *LineStream) readLine() (line []byte, size int64, whole bool, err error)
 			return nil, 0, false, err
 		}
 	}
+}
+
+// trimLine returns the line of size bytes, newline included, that line
+// holds, without its "\n" or "\r\n", as readLine returns it.
+func trimLine(line []byte, size int64) ([]byte, int64, bool, error) {
+	size--
+	if size < int64(len(line)) {
+		line = line[:size] // drop "\n"
+	}
+	if size > 0 && len(line) > 0 && line[len(line)-1] == '\r' && int64(len(line)) == size {
+		line = line[:len(line)-1]
+		size--
+	}
+	return line, size, true, nil
 }
 
 // discardLine reads and drops the rest of a line whose start readLine
@@ -279,7 +301,14 @@ type envelope struct {
 // validate checks one line against the framing and JSON-RPC 2.0 rules. On
 // failure it returns the error the line deserves and, when the line is a
 // request whose id could be read, that id verbatim.
-func validate(line []byte) (json.RawMessage, *Error) {
+func validate(line []byte) (envelope, json.RawMessage, *Error) {
+	var env envelope
+	id, err := validateInto(line, &env)
+	return env, id, err
+}
+
+// validateInto is validate, filling env with the line's members.
+func validateInto(line []byte, env *envelope) (json.RawMessage, *Error) {
 	if !utf8.Valid(line) {
 		return nil, ErrParse.WithMessage("message is not valid UTF-8")
 	}
@@ -299,10 +328,13 @@ func validate(line []byte) (json.RawMessage, *Error) {
 	// One pass that allocates nothing over the line's top-level members;
 	// encoding/json only for what it leaves (a bad line, for its error
 	// message, or a member name with escapes or non-ASCII bytes).
-	var env envelope
-	if ok, simple := scanEnvelope(line, &env); !ok || !simple {
-		env = envelope{}
-		if err := json.Unmarshal(line, &env); err != nil {
+	if ok, simple := scanEnvelope(line, env); !ok || !simple {
+		// Into a variable of its own, so that env, on the common path,
+		// stays on its caller's stack.
+		var slow envelope
+		err := json.Unmarshal(line, &slow)
+		*env = slow
+		if err != nil {
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) {
 				return nil, ErrParse.WithMessage("message is not valid JSON: %v", err)
@@ -436,13 +468,27 @@ func (s *LineStream) writeLine(build func(b []byte) []byte) error {
 	return s.writeLocked(b)
 }
 
-// writeLocked writes the line b, which ends in a newline, with s.wmu held.
+// writeFrom writes the line b, which ends in a newline and belongs to the
+// caller, as one Write call under the same lock and limit as WriteObject.
+func (s *LineStream) writeFrom(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.writeOut(b)
+}
+
+// writeLocked writes the line b, which ends in a newline, with s.wmu held,
+// and keeps b's array as the buffer of the next line.
 func (s *LineStream) writeLocked(b []byte) error {
 	if cap(b) <= 1<<20 {
 		s.wbuf = b[:0]
 	} else {
 		s.wbuf = nil // do not pin a large buffer
 	}
+	return s.writeOut(b)
+}
+
+// writeOut writes the line b, which ends in a newline, with s.wmu held.
+func (s *LineStream) writeOut(b []byte) error {
 	if n := int64(len(b) - 1); n > s.maxOut.Load() {
 		return ErrMessageTooLarge.WithMessage("message of %d bytes exceeds the peer's limit of %d", n, s.maxOut.Load())
 	}

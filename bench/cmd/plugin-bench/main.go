@@ -211,7 +211,8 @@ func childConn() {
 	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) (any, error) {
 		return req.Params, nil
 	})
-	c := protocol.NewConn(os.Stdin, os.Stdout, os.Stdin, h, protocol.Options{})
+	in, out := pollableStdio()
+	c := protocol.NewConn(in, out, in, h, protocol.Options{})
 	<-c.Done()
 	c.Wait()
 }
