@@ -450,6 +450,7 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 	}
 	f.initialized.Store(true)
 	req.Conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
+	req.Conn.SetProtocolVersion(version)
 	return protocol.InitializeResult{
 		ProtocolVersion: version,
 		Plugin:          protocol.Peer{Name: "conformance-fixture", Version: "0.0.1"},

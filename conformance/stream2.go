@@ -105,6 +105,10 @@ func (v violation2) String() string {
 // cancelled; the cancel's error, if any, is wrapped in it.
 var errCancelled2 = errors.New("stream cancelled by the receiver")
 
+// errReleased2 is returned by reads and writes that wait on a stream after
+// it was released: the request that carried it was answered.
+var errReleased2 = errors.New("stream released: its request was answered")
+
 // errAborted2 is returned by reads of a stream whose sender ended it with
 // an error.
 var errAborted2 = errors.New("stream aborted by the sender")
@@ -310,6 +314,9 @@ func (f *flow2) data(r ref2, data []byte, line []byte) {
 		return
 	case !r.sink && in.granted == 0:
 		f.violate(v2SpeaksFirst, r, line, "stream/data before the reader's first stream/credit")
+		// Count it against the window the reader was about to grant,
+		// which it will not grant now: only rule 1 is broken.
+		in.granted = in.opts.Window
 	}
 	if len(data) == 0 || len(data) > protocol.MaxChunkSize {
 		f.violate(v2ChunkSize, r, line, "chunk of %d bytes; a chunk holds 1 to %d", len(data), protocol.MaxChunkSize)
@@ -439,6 +446,7 @@ type inbound2 struct {
 	ended, cancelled  bool
 	endErr, cancelErr *wireError
 	afterCancel       int64 // bytes that arrived after our cancel
+	released          bool
 	wake              chan struct{}
 }
 
@@ -474,18 +482,36 @@ func (f *flow2) newInbound(ctx context.Context, r ref2, o recvOptions) *inbound2
 // sends the first stream/credit of o.Window bytes (after o.Hold, if set).
 // It does not block unless o.Hold does.
 func (f *flow2) readSource(ctx context.Context, handle string, o recvOptions) *inbound2 {
-	in := f.newInbound(ctx, ref2{handle: handle}, o)
-	if o.Hold != nil {
+	in := f.registerSource(ctx, handle, o)
+	in.start()
+	return in
+}
+
+// registerSource registers the peer's source handle without granting
+// credit: a line that names it is then known, and data that arrives before
+// start is a broken rule 1 (counted against the window start would
+// grant, so that the bytes still arrive).
+func (f *flow2) registerSource(ctx context.Context, handle string, o recvOptions) *inbound2 {
+	return f.newInbound(ctx, ref2{handle: handle}, o)
+}
+
+// start sends the first stream/credit of a source registered with
+// registerSource, after its opts.Hold; it does nothing when data already
+// arrived without it, or after the first call.
+func (in *inbound2) start() {
+	if in.opts.Hold != nil {
 		select {
-		case <-o.Hold:
-		case <-ctx.Done():
+		case <-in.opts.Hold:
+		case <-in.ctx.Done():
 		}
 	}
+	f := in.f
 	f.mu.Lock()
-	in.grantLocked(in.opts.Window)
+	if in.granted == 0 {
+		in.grantLocked(in.opts.Window)
+	}
 	f.mu.Unlock()
 	f.flush()
-	return in
 }
 
 // offerSink registers a sink this side offers under handle, before the
@@ -535,6 +561,9 @@ func (in *inbound2) Read(p []byte) (int, error) {
 		case in.ended:
 			f.mu.Unlock()
 			return 0, io.EOF
+		case in.released:
+			f.mu.Unlock()
+			return 0, errReleased2
 		}
 		f.mu.Unlock()
 		select {
@@ -571,13 +600,17 @@ func (in *inbound2) stats() (received, granted, afterCancel int64) {
 }
 
 // release forgets the stream, as the offerer does when the request that
-// carried it is answered; lines that still name it are then ignored.
+// carried it is answered; lines that still name it are then ignored, and
+// a Read waiting for more returns errReleased2 (what was received is
+// still returned first).
 func (in *inbound2) release() {
 	in.f.mu.Lock()
 	if in.f.in[in.ref] == in {
 		delete(in.f.in, in.ref)
 		in.f.done[in.ref] = true
 	}
+	in.released = true
+	in.signal()
 	in.f.mu.Unlock()
 }
 
@@ -606,6 +639,7 @@ type outbound2 struct {
 	chunks, credits  int
 	ended, cancelled bool
 	cancelErr        *wireError
+	released         bool
 	wake             chan struct{}
 }
 
@@ -695,6 +729,9 @@ func (out *outbound2) waitCredit() (int, error) {
 		case out.ended:
 			f.mu.Unlock()
 			return 0, errors.New("write after stream/end")
+		case out.released:
+			f.mu.Unlock()
+			return 0, errReleased2
 		case out.granted > out.sent:
 			left := out.granted - out.sent
 			f.mu.Unlock()
@@ -781,12 +818,15 @@ func (out *outbound2) stats() (sent, granted int64, cancelled bool, cancelErr *w
 	return out.sent, out.granted, out.cancelled, out.cancelErr
 }
 
-// release forgets the stream; lines that still name it are then ignored.
+// release forgets the stream; lines that still name it are then ignored,
+// and a Write waiting for credit returns errReleased2.
 func (out *outbound2) release() {
 	out.f.mu.Lock()
 	if out.f.out[out.ref] == out {
 		delete(out.f.out, out.ref)
 		out.f.done[out.ref] = true
 	}
+	out.released = true
+	out.signal()
 	out.f.mu.Unlock()
 }
