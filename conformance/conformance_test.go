@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// dsSkips are the checks the data source fixtures cannot judge: their
+// builder runs no hook, so there is no communicator of a builder's to call.
+const dsSkips = "hook/unsupported,hook/communicator,concurrency/in-flight,streams/finished-before-answer,streams/non-canonical-accepted,streams/credit-returned,streams/stops-after-cancel"
+
 // fixtureCases pairs each fixture mode with the one check it must fail.
 var fixtureCases = []struct {
 	mode   string
@@ -50,9 +54,9 @@ var fixtureCases = []struct {
 	{mode: "baseline"},
 	// The data source fixtures' builder runs no hook: the checks that need
 	// one skip.
-	{mode: "datasource-baseline", reason: "a pluginkit plugin with a data source", skips: "hook/unsupported,hook/communicator,concurrency/in-flight"},
-	{mode: "datasource-no-output-schema", breaks: "handshake/output-schema", skips: "hook/unsupported,hook/communicator,concurrency/in-flight"},
-	{mode: "datasource-bad-output", breaks: "run/datasource", reason: `"count": "three" for an integer`, skips: "hook/unsupported,hook/communicator,concurrency/in-flight"},
+	{mode: "datasource-baseline", reason: "a pluginkit plugin with a data source", skips: dsSkips},
+	{mode: "datasource-no-output-schema", breaks: "handshake/output-schema", skips: dsSkips},
+	{mode: "datasource-bad-output", breaks: "run/datasource", reason: `"count": "three" for an integer`, skips: dsSkips},
 	{mode: "serves-without-cookie", breaks: "launch/no-cookie", reason: "waits for stdin instead of exiting"},
 	{mode: "bad-initialize", breaks: "handshake/initialize", reason: "lists the builder twice"},
 	{mode: "any-version", breaks: "handshake/unsupported-version", reason: "accepts any offered version"},
@@ -97,6 +101,18 @@ var fixtureCases = []struct {
 	{mode: "stdout-garbage", breaks: "stdout/purity", reason: "prints a line of text on stdout during builder/run"},
 	{mode: "bad-ui-params", breaks: "schema/messages", reason: `sends ui/say with "message": 42`},
 	{mode: "stderr-protocol", breaks: "stderr/logs-only", reason: "copies its protocol lines to stderr"},
+	// Version 2 streams (§7.5.2): each mode filters the plugin's input or
+	// output so that one rule breaks where only its check looks.
+	{mode: "ignores-credit", breaks: "streams/credit-respected", reason: "reads every stream/credit as 16 times its bytes"},
+	{mode: "end-twice", breaks: "streams/end-once", reason: "writes every stream/end twice"},
+	{mode: "answers-before-end", breaks: "streams/finished-before-answer", reason: "writes the stream/end of a host's sink after the answer to its request"},
+	{mode: "data-member-order", breaks: "streams/canonical-form", reason: `writes stream/data with "data" first`},
+	{mode: "data-before-credit", breaks: "streams/source-waits-for-credit", reason: "credits its own sources, so their data goes before the host's credit"},
+	{mode: "credits-sink-early", breaks: "streams/sink-credit-after-data", reason: "credits each sink it offers right after the request"},
+	{mode: "accepts-oversize", breaks: "streams/over-credit-cancelled", reason: "splits a chunk of more than 262144 bytes in two instead of cancelling"},
+	{mode: "canonical-only", breaks: "streams/non-canonical-accepted", reason: "drops stream/data lines not in the canonical form"},
+	{mode: "keeps-credit", breaks: "streams/credit-returned", reason: "grants each host source its first credit and never more"},
+	{mode: "ignores-stream-cancel", breaks: "streams/stops-after-cancel", reason: "drops stream/cancel"},
 }
 
 func fixtureCommand(t *testing.T) []string {

@@ -57,6 +57,9 @@ type hostSide struct {
 	// registered by the reader as the request arrives (so that a line
 	// naming one right after it finds it), by request id.
 	pre map[string]*reqStreams
+	// pluginSources and pluginSinks count the streams the plugin offered
+	// in its communicator requests (version 2).
+	pluginSources, pluginSinks int
 	// oversized receives each plugin sink to which the runner sent an
 	// oversized first chunk (streamPlan.oversize).
 	oversized chan *outbound2
@@ -651,7 +654,7 @@ func (o *offers) source(r io.Reader) string {
 		return hd
 	}
 	hd := o.h.mintStream()
-	out, done := o.h.flow.offerSource(o.ctx, hd, r, sendOptions{Spell: o.plan.spell})
+	out, done := o.h.flow.offerSource(o.ctx, hd, r, sendOptions{Spell: o.plan.spell, Chunk: o.plan.chunk})
 	o.outs = append(o.outs, out)
 	o.sent = append(o.sent, done)
 	return hd
@@ -677,6 +680,27 @@ func (o *offers) sink(w io.Writer) string {
 	o.ins = append(o.ins, in)
 	o.copied = append(o.copied, done)
 	return hd
+}
+
+// sinkCancelling offers a sink whose first chunk the runner reads and then
+// cancels (stream/cancel without error: it needs no more); it returns the
+// handle and the stream.
+func (o *offers) sinkCancelling() (string, *inbound2) {
+	hd := o.h.mintStream()
+	in := o.h.flow.offerSink(o.ctx, hd, recvOptions{Window: o.plan.sinkWindow})
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, protocol.MaxChunkSize)
+		n, err := in.Read(buf)
+		if n > 0 {
+			in.cancel(nil)
+			_, err = io.Copy(io.Discard, in)
+		}
+		done <- err
+	}()
+	o.ins = append(o.ins, in)
+	o.copied = append(o.copied, done)
+	return hd, in
 }
 
 // call sends the request, waits for its answer and releases the streams.
@@ -762,6 +786,8 @@ type streamPlan struct {
 	holdCredit time.Duration
 	// spell, when not nil, spells the stream/data lines the runner sends.
 	spell func(r ref2, data []byte) []byte
+	// chunk is the largest chunk the runner sends; 0 means MaxChunkSize.
+	chunk int
 	// oversize makes the runner's first chunk to each sink the plugin
 	// offers MaxChunkSize+1 bytes: more than the implicit credit. The
 	// streams go to hostSide.oversized.
@@ -835,10 +861,12 @@ func (h *hostSide) preRegister(s *session, m *message) {
 		rs.ins[hd] = h.flow.registerSource(s.ctx, hd, recvOptions{Window: plan.sourceWindow, Hold: hold})
 	}
 	for _, hd := range sinks {
-		rs.outs[hd] = h.flow.writeSink(s.ctx, hd, sendOptions{Spell: plan.spell})
+		rs.outs[hd] = h.flow.writeSink(s.ctx, hd, sendOptions{Spell: plan.spell, Chunk: plan.chunk})
 	}
 	h.mu.Lock()
 	h.pre[m.idKey()] = rs
+	h.pluginSources += len(sources)
+	h.pluginSinks += len(sinks)
 	h.mu.Unlock()
 }
 
@@ -909,7 +937,7 @@ func (rs *reqStreams) writer(handle string) io.WriteCloser {
 	}
 	out := rs.outs[handle]
 	if out == nil { // not in the params preRegister saw: cannot happen
-		out = rs.h.flow.writeSink(rs.ctx, handle, sendOptions{Spell: rs.plan.spell})
+		out = rs.h.flow.writeSink(rs.ctx, handle, sendOptions{Spell: rs.plan.spell, Chunk: rs.plan.chunk})
 		rs.outs[handle] = out
 	}
 	if rs.plan.oversize {

@@ -122,13 +122,12 @@ type flow2 struct {
 	outbox     [][]byte // credits and cancels decided under mu, sent by flush
 	in         map[ref2]*inbound2
 	out        map[ref2]*outbound2
-	done       map[ref2]bool // streams released, kept to tell crossings from strangers
 	violations []violation2
 }
 
 // newFlow2 returns an engine that writes its lines with send.
 func newFlow2(send func(line []byte) error) *flow2 {
-	return &flow2{send: send, in: map[ref2]*inbound2{}, out: map[ref2]*outbound2{}, done: map[ref2]bool{}}
+	return &flow2{send: send, in: map[ref2]*inbound2{}, out: map[ref2]*outbound2{}}
 }
 
 // violations2 returns what the engine recorded so far, in order.
@@ -295,12 +294,9 @@ func (f *flow2) receive(line []byte) bool {
 func (f *flow2) data(r ref2, data []byte, line []byte) {
 	in := f.in[r]
 	if in == nil {
-		switch {
-		case f.done[r]:
-			// A chunk that crossed our cancel, or came after release.
-		case !r.sink:
-			f.violate(v2SpeaksFirst, r, line, "stream/data for a source the runner has not started with stream/credit")
-		default:
+		if !r.sink {
+			f.violate(v2SpeaksFirst, r, line, "stream/data for a source this side has not started with stream/credit")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/data for a sink this side did not offer")
 		}
 		return
@@ -312,11 +308,14 @@ func (f *flow2) data(r ref2, data []byte, line []byte) {
 	case in.cancelled:
 		in.afterCancel += int64(len(data))
 		return
+	case in.released:
+		return // its request was answered: rule 5 judges that
 	case !r.sink && in.granted == 0:
 		f.violate(v2SpeaksFirst, r, line, "stream/data before the reader's first stream/credit")
-		// Count it against the window the reader was about to grant,
-		// which it will not grant now: only rule 1 is broken.
-		in.granted = in.opts.Window
+		// The sender's idea of its credit is unknown from here on: the
+		// stream's credit is not judged (only rule 1 is broken), and
+		// the first credit is not sent.
+		in.granted = 1 << 62
 	}
 	if len(data) == 0 || len(data) > protocol.MaxChunkSize {
 		f.violate(v2ChunkSize, r, line, "chunk of %d bytes; a chunk holds 1 to %d", len(data), protocol.MaxChunkSize)
@@ -345,11 +344,9 @@ func (f *flow2) data(r ref2, data []byte, line []byte) {
 func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 	in := f.in[r]
 	if in == nil {
-		switch {
-		case f.done[r]:
-		case !r.sink:
-			f.violate(v2SpeaksFirst, r, line, "stream/end for a source the runner has not started with stream/credit")
-		default:
+		if !r.sink {
+			f.violate(v2SpeaksFirst, r, line, "stream/end for a source this side has not started with stream/credit")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/end for a sink this side did not offer")
 		}
 		return
@@ -357,6 +354,8 @@ func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 	switch {
 	case in.ended:
 		f.violate(v2AfterEnd, r, line, "a second stream/end")
+		return
+	case in.released:
 		return
 	case !r.sink && in.granted == 0 && !in.cancelled:
 		f.violate(v2SpeaksFirst, r, line, "stream/end before the reader's first stream/credit")
@@ -369,19 +368,17 @@ func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 func (f *flow2) credit(r ref2, n int64, line []byte) {
 	out := f.out[r]
 	if out == nil {
-		switch {
-		case f.done[r]:
-		case r.sink:
-			f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink the runner has not written yet")
-		default:
+		if r.sink {
+			f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink this side has not written yet")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/credit for a source this side did not offer")
 		}
 		return
 	}
-	if r.sink && out.sent == 0 && out.chunks == 0 {
+	if r.sink && out.sent == 0 && !out.ended {
 		f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink before its first stream/data")
 	}
-	if out.ended {
+	if out.ended || out.released {
 		return // crossed our stream/end: ignored
 	}
 	out.granted += n
@@ -392,13 +389,14 @@ func (f *flow2) credit(r ref2, n int64, line []byte) {
 func (f *flow2) cancelled(r ref2, werr *wireError, line []byte) {
 	out := f.out[r]
 	if out == nil {
-		if !f.done[r] {
-			f.violate(v2Unknown, r, line, "stream/cancel for a stream this side does not send")
-		}
+		f.violate(v2Unknown, r, line, "stream/cancel for a stream this side does not send")
 		return
 	}
-	if out.ended || out.cancelled {
-		return
+	if !out.cancelSeen {
+		out.cancelSeen, out.cancelSeenErr = true, werr
+	}
+	if out.ended || out.cancelled || out.released {
+		return // crossed our stream/end: ignored
 	}
 	out.cancelled = true
 	out.cancelErr = werr
@@ -473,7 +471,6 @@ func (f *flow2) newInbound(ctx context.Context, r ref2, o recvOptions) *inbound2
 	in := &inbound2{f: f, ref: r, opts: o, ctx: ctx, wake: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.in[r] = in
-	delete(f.done, r)
 	f.mu.Unlock()
 	return in
 }
@@ -599,16 +596,13 @@ func (in *inbound2) stats() (received, granted, afterCancel int64) {
 	return in.received, in.granted, in.afterCancel
 }
 
-// release forgets the stream, as the offerer does when the request that
-// carried it is answered; lines that still name it are then ignored, and
-// a Read waiting for more returns errReleased2 (what was received is
-// still returned first).
+// release ends the stream's life, as the offerer does when the request
+// that carried it is answered: lines that still name it are then ignored
+// (but data or a second end after its end are still violations), and a
+// Read waiting for more returns errReleased2 (what was received is still
+// returned first).
 func (in *inbound2) release() {
 	in.f.mu.Lock()
-	if in.f.in[in.ref] == in {
-		delete(in.f.in, in.ref)
-		in.f.done[in.ref] = true
-	}
 	in.released = true
 	in.signal()
 	in.f.mu.Unlock()
@@ -640,7 +634,11 @@ type outbound2 struct {
 	ended, cancelled bool
 	cancelErr        *wireError
 	released         bool
-	wake             chan struct{}
+	// cancelSeen is set by the first stream/cancel, even one that
+	// crossed this side's end: the checks look at it.
+	cancelSeen    bool
+	cancelSeenErr *wireError
+	wake          chan struct{}
 }
 
 func (out *outbound2) signal() {
@@ -657,7 +655,6 @@ func (f *flow2) newOutbound(ctx context.Context, r ref2, granted int64, o sendOp
 	out := &outbound2{f: f, ref: r, opts: o, ctx: ctx, granted: granted, wake: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.out[r] = out
-	delete(f.done, r)
 	f.mu.Unlock()
 	return out
 }
@@ -811,21 +808,19 @@ func (out *outbound2) settled() bool {
 }
 
 // stats returns the bytes sent and the credit granted so far, and whether
-// the receiver cancelled the stream (with the cancel's error).
+// the receiver sent stream/cancel for the stream (with its error), even
+// one that crossed this side's end or came after the release.
 func (out *outbound2) stats() (sent, granted int64, cancelled bool, cancelErr *wireError) {
 	out.f.mu.Lock()
 	defer out.f.mu.Unlock()
-	return out.sent, out.granted, out.cancelled, out.cancelErr
+	return out.sent, out.granted, out.cancelSeen, out.cancelSeenErr
 }
 
-// release forgets the stream; lines that still name it are then ignored,
-// and a Write waiting for credit returns errReleased2.
+// release ends the stream's life: lines that still name it are then
+// ignored (a cancel is still recorded for stats), and a Write waiting for
+// credit returns errReleased2.
 func (out *outbound2) release() {
 	out.f.mu.Lock()
-	if out.f.out[out.ref] == out {
-		delete(out.f.out, out.ref)
-		out.f.done[out.ref] = true
-	}
 	out.released = true
 	out.signal()
 	out.f.mu.Unlock()
