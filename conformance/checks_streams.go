@@ -113,7 +113,7 @@ func (c *checkCtx) readyV2() (*session, *protocol.InitializeResult, error) {
 		return nil, nil, err
 	}
 	if res.ProtocolVersion != 2 {
-		return nil, nil, skipf("the plugin chose protocol version %d when offered %v: the rules of version 2 streams (§7.5.2) do not apply", res.ProtocolVersion, offeredVersions)
+		return nil, nil, skipf("the plugin chose protocol version %d when offered %s: the rules of version 2 streams (§7.5.2) do not apply", res.ProtocolVersion, strings.ReplaceAll(fmt.Sprint(offeredVersions), " ", ", "))
 	}
 	return s, res, nil
 }
