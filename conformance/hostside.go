@@ -242,9 +242,14 @@ func decodeStrict(raw json.RawMessage, v any) *wireError {
 	return nil
 }
 
-// handle answers a request from the plugin; a nil result means null.
-func (h *hostSide) handle(s *session, m *message) (any, *wireError) {
+// handle answers a request from the plugin; a nil result means null. The
+// streams of a communicator request are finished before it returns
+// (§7.5.2 rule 5), whatever the answer.
+func (h *hostSide) handle(s *session, m *message) (_ any, werr *wireError) {
 	ctx := s.ctx
+	if strings.HasPrefix(m.method, "communicator/") {
+		defer func() { h.streamsOf(ctx, s, m).finish(werr != nil) }()
+	}
 	switch m.method {
 	case protocol.MethodUIAsk:
 		var p protocol.UIAskParams
@@ -295,28 +300,19 @@ func (h *hostSide) handle(s *session, m *message) (any, *wireError) {
 		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
 			return nil, e
 		}
-		rs := h.streamsOf(ctx, s, m)
-		res, e := h.start(ctx, rs, p)
-		rs.finish(e != nil)
-		return res, e
+		return h.start(ctx, h.streamsOf(ctx, s, m), p)
 	case protocol.MethodCommUpload:
 		var p protocol.CommUploadParams
 		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
 			return nil, e
 		}
-		rs := h.streamsOf(ctx, s, m)
-		e := h.upload(rs, p)
-		rs.finish(e != nil)
-		return nil, e
+		return nil, h.upload(h.streamsOf(ctx, s, m), p)
 	case protocol.MethodCommDownload:
 		var p protocol.CommDownloadParams
 		if e := h.decodeComm(m.Params, &p, &p.Communicator); e != nil {
 			return nil, e
 		}
-		rs := h.streamsOf(ctx, s, m)
-		e := h.download(rs, p)
-		rs.finish(e != nil)
-		return nil, e
+		return nil, h.download(h.streamsOf(ctx, s, m), p)
 	case protocol.MethodCommUploadDir, protocol.MethodCommDownloadDir:
 		return nil, errorOf(protocol.CodeUnsupported, "unsupported: the conformance runner's communicator does not transfer directories")
 	}
@@ -954,7 +950,8 @@ func (rs *reqStreams) writer(handle string) io.WriteCloser {
 
 // finish does what §7.5.2 rule 5 asks of the runner before it answers:
 // every source read to its end or cancelled, every sink ended, with an
-// error when the request failed.
+// error when the request failed. It may be called again: what is
+// finished stays so.
 func (rs *reqStreams) finish(failed bool) {
 	if !rs.v2 {
 		return
