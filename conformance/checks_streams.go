@@ -49,6 +49,11 @@ var streamChecks = []Check{
 		run:   checkFinishedBeforeAnswer,
 	},
 	{
+		ID: "streams/chunk-size", Section: "§7.5.2", Level: Must,
+		Title: "every stream/data it sends carries 1 to 262144 bytes",
+		run:   checkChunkSize,
+	},
+	{
 		ID: "streams/canonical-form", Section: "§7.5.2", Level: Should,
 		Title: "writes stream/data in the canonical form: members in order, no whitespace, payload last and unescaped",
 		run:   checkCanonicalForm,
@@ -288,6 +293,14 @@ func checkFinishedBeforeAnswer(c *checkCtx) error {
 		return err
 	}
 	return o.needComm()
+}
+
+func checkChunkSize(c *checkCtx) error {
+	o, err := c.runStreams(streamRun{provision: true, use: roundTrip(600 << 10)})
+	if err != nil {
+		return err
+	}
+	return o.judge(v2ChunkSize)
 }
 
 func checkCanonicalForm(c *checkCtx) error {

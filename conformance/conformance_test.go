@@ -113,6 +113,7 @@ var fixtureCases = []struct {
 	{mode: "ignores-credit", breaks: "streams/credit-respected", reason: "reads every stream/credit as 16 times its bytes", run: streamingChecks},
 	{mode: "end-twice", breaks: "streams/end-once", reason: "writes every stream/end twice", run: streamingChecks},
 	{mode: "answers-before-end", breaks: "streams/finished-before-answer", reason: "writes the stream/end of a host's sink after the answer to its request", run: streamingChecks},
+	{mode: "empty-chunk", breaks: "streams/chunk-size", reason: "writes a stream/data of 0 bytes before every stream/end", run: streamingChecks},
 	{mode: "data-member-order", breaks: "streams/canonical-form", reason: `writes stream/data with "data" first`, run: streamingChecks},
 	{mode: "data-before-credit", breaks: "streams/source-waits-for-credit", reason: "credits its own sources, so their data goes before the host's credit", run: streamingChecks},
 	{mode: "credits-sink-early", breaks: "streams/sink-credit-after-data", reason: "credits each sink it offers right after the request", run: streamingChecks},

@@ -212,6 +212,14 @@ func (w *fixtureWriter) streamLines(p []byte) [][]byte {
 	switch {
 	case w.mode == "end-twice" && m.Method == protocol.MethodStreamEnd:
 		return [][]byte{p, p}
+	case w.mode == "empty-chunk" && m.Method == protocol.MethodStreamEnd:
+		// In the canonical form, so that only the size is wrong.
+		ref, h := "source", m.Params.Source
+		if m.Params.Sink != "" {
+			ref, h = "sink", m.Params.Sink
+		}
+		hq, _ := json.Marshal(h)
+		return [][]byte{[]byte(`{"jsonrpc":"2.0","method":"stream/data","params":{"` + ref + `":` + string(hq) + `,"data":""}}` + "\n"), p}
 	case w.mode == "answers-before-end" && m.Method == protocol.MethodStreamEnd && m.Params.Sink != "":
 		w.held = append(w.held, append([]byte(nil), p...))
 		return nil
