@@ -209,7 +209,7 @@ func (o *streamOutcome) needComm() error {
 
 // noteVacuous notes, when the plugin had none of the streams a rule is
 // about, that the check passed without them.
-func (c *checkCtx) noteVacuous(o *streamOutcome, what string, n int) {
+func (c *checkCtx) noteVacuous(what string, n int) {
 	if n == 0 {
 		c.tr.notef("the plugin %s: nothing to judge", what)
 	}
@@ -322,7 +322,7 @@ func checkSourceWaitsForCredit(c *checkCtx) error {
 	o.s.host.mu.Lock()
 	n := o.s.host.pluginSources
 	o.s.host.mu.Unlock()
-	c.noteVacuous(o, "offered no source stream in a communicator request", n)
+	c.noteVacuous("offered no source stream in a communicator request", n)
 	return nil
 }
 
@@ -337,7 +337,7 @@ func checkSinkCreditAfterData(c *checkCtx) error {
 	o.s.host.mu.Lock()
 	n := o.s.host.pluginSinks
 	o.s.host.mu.Unlock()
-	c.noteVacuous(o, "offered no sink stream in a communicator request", n)
+	c.noteVacuous("offered no sink stream in a communicator request", n)
 	return nil
 }
 
@@ -380,7 +380,7 @@ func checkOverCreditCancelled(c *checkCtx) error {
 			}
 		}
 	}
-	c.noteVacuous(o, "offered no sink stream in a communicator request", n)
+	c.noteVacuous("offered no sink stream in a communicator request", n)
 	return nil
 }
 
