@@ -97,9 +97,10 @@ func (c *checkCtx) cleanupAll() {
 }
 
 // offeredVersions are the protocol versions the runner offers in every
-// check but those of version 2's streams (checks_streams.go): its own
-// stream code speaks version 1 (§7.5.1).
-var offeredVersions = []int{1}
+// check, as the reference host does: a plugin that speaks version 2 moves
+// its bytes as §7.5.2 says (stream2.go), one that speaks only version 1 as
+// §7.5.1 says, and the checks of checks_streams.go do not apply to it.
+var offeredVersions = []int{2, 1}
 
 // initializeParams are what the runner sends in initialize.
 func initializeParams(versions []int) protocol.InitializeParams {
@@ -139,6 +140,7 @@ func (c *checkCtx) handshake(s *session) (*protocol.InitializeResult, *message, 
 	if err := json.Unmarshal(m.Result, &res); err != nil {
 		return nil, nil, failf("handshake: initialize result: %v", err)
 	}
+	s.host.setVersion(res.ProtocolVersion)
 	return &res, m, nil
 }
 

@@ -14,7 +14,12 @@
 // While a check runs, the runner is the host: it answers the plugin's
 // callbacks as described on hostSide (ui/* recorded, ui/ask answered,
 // hook/run answered at once, a local communicator in a temporary directory
-// for provisioners). Components that need a real configuration get one
+// for provisioners). It offers protocol versions [2, 1], as packer does: with
+// a plugin that picks 2 its byte streams follow SPEC §7.5.2 through the
+// runner's own engine (stream2.go), which records every stream rule the
+// plugin breaks with the offending line, and the streams/* checks provoke
+// and judge those rules; a plugin that picks 1 skips them, and its bytes
+// move by §7.5.1. Components that need a real configuration get one
 // through [Config.Configs]; without it, a component whose prepare with {}
 // fails is skipped by the checks that must run it.
 //

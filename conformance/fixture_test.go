@@ -17,6 +17,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,10 +112,11 @@ func runFixture(mode string) {
 		instances: map[string]fixtureInstance{},
 		artifacts: map[string]bool{},
 	}
-	f.out = &fixtureWriter{w: os.Stdout, mode: mode}
+	f.out = &fixtureWriter{w: os.Stdout, mode: mode, seen: map[string]bool{}}
 	var in io.Reader = os.Stdin
 	switch mode {
-	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered":
+	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered",
+		"ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel", "data-before-credit":
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
@@ -164,19 +166,101 @@ type fixtureWriter struct {
 	mu   sync.Mutex
 	w    io.Writer
 	mode string
+
+	// inject, in mode data-before-credit, feeds a line to the plugin's
+	// own input.
+	inject func(line []byte)
+	// held is a stream/end that mode answers-before-end writes after the
+	// next answer; seen holds the sources mode keeps-credit has credited.
+	held [][]byte
+	seen map[string]bool
 }
 
 func (w *fixtureWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	line := w.rewrite(p)
-	if w.mode == "stderr-protocol" {
-		os.Stderr.Write(line)
-	}
-	if _, err := w.w.Write(line); err != nil {
-		return 0, err
+	for _, line := range w.streamLines(p) {
+		line = w.rewrite(line)
+		if w.mode == "stderr-protocol" {
+			os.Stderr.Write(line)
+		}
+		if _, err := w.w.Write(line); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
+}
+
+// outLine is what the stream modes look at in an outgoing line.
+type outLine struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params struct {
+		Source, Sink, Stdin, Stdout, Stderr, Data string
+		Bytes                                     int64
+	} `json:"params"`
+}
+
+// streamLines breaks one rule of version 2 streams (SPEC §7.5.2) in the
+// plugin's output, as the mode says, and returns the lines to write in
+// place of p. It copies what it keeps: p is the stream's buffer.
+func (w *fixtureWriter) streamLines(p []byte) [][]byte {
+	var m outLine
+	if json.Unmarshal(p, &m) != nil {
+		return [][]byte{p}
+	}
+	line := func(method string, params any) []byte {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+		return append(b, '\n')
+	}
+	switch {
+	case w.mode == "end-twice" && m.Method == protocol.MethodStreamEnd:
+		return [][]byte{p, p}
+	case w.mode == "empty-chunk" && m.Method == protocol.MethodStreamEnd:
+		// In the canonical form, so that only the size is wrong.
+		ref, h := "source", m.Params.Source
+		if m.Params.Sink != "" {
+			ref, h = "sink", m.Params.Sink
+		}
+		hq, _ := json.Marshal(h)
+		return [][]byte{[]byte(`{"jsonrpc":"2.0","method":"stream/data","params":{"` + ref + `":` + string(hq) + `,"data":""}}` + "\n"), p}
+	case w.mode == "answers-before-end" && m.Method == protocol.MethodStreamEnd && m.Params.Sink != "":
+		w.held = append(w.held, append([]byte(nil), p...))
+		return nil
+	case w.mode == "answers-before-end" && m.Method == "" && m.ID != nil:
+		out := append([][]byte{p}, w.held...)
+		w.held = nil
+		return out
+	case w.mode == "data-member-order" && m.Method == protocol.MethodStreamData:
+		ref, h := "source", m.Params.Source
+		if m.Params.Sink != "" {
+			ref, h = "sink", m.Params.Sink
+		}
+		hq, _ := json.Marshal(h)
+		return [][]byte{[]byte(`{"jsonrpc":"2.0","method":"stream/data","params":{"data":"` + m.Params.Data + `","` + ref + `":` + string(hq) + "}}\n")}
+	case w.mode == "keeps-credit" && m.Method == protocol.MethodStreamCredit && m.Params.Source != "":
+		if w.seen[m.Params.Source] {
+			return nil
+		}
+		w.seen[m.Params.Source] = true
+	case w.mode == "credits-sink-early" && m.ID != nil && strings.HasPrefix(m.Method, "communicator/"):
+		out := [][]byte{p}
+		for _, h := range []string{m.Params.Stdout, m.Params.Stderr, m.Params.Sink} {
+			if h != "" {
+				out = append(out, line(protocol.MethodStreamCredit, map[string]any{"sink": h, "bytes": protocol.InitialSinkWindow}))
+			}
+		}
+		return out
+	case w.mode == "data-before-credit" && m.ID != nil && strings.HasPrefix(m.Method, "communicator/"):
+		// The plugin credits its own sources, as if the host had: its
+		// data then goes before the host's credit.
+		for _, h := range []string{m.Params.Stdin, m.Params.Source} {
+			if h != "" {
+				w.inject(line(protocol.MethodStreamCredit, map[string]any{"source": h, "bytes": protocol.MaxChunkSize}))
+			}
+		}
+	}
+	return [][]byte{p}
 }
 
 // rewrite breaks an outgoing line as the mode says.
@@ -228,6 +312,9 @@ func (w *fixtureWriter) writeRaw(s string) {
 // readFilter rewrites incoming lines as the mode says.
 func (f *fixture) readFilter(r io.Reader) io.Reader {
 	pr, pw := io.Pipe()
+	// Writes to a pipe are gated one at a time: an injected line never
+	// splits another.
+	f.out.inject = func(line []byte) { go pw.Write(line) }
 	go func() {
 		br := bufio.NewReader(r)
 		for {
@@ -266,6 +353,8 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		if bytes.HasSuffix(line, []byte("\r\n")) {
 			return []byte("{broken\n")
 		}
+	case "ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel":
+		return f.rewriteStreamIn(line)
 	case "cancel-with-id-answered":
 		var m map[string]json.RawMessage
 		if json.Unmarshal(line, &m) == nil && string(m["method"]) == `"$/cancelRequest"` && m["id"] != nil {
@@ -274,6 +363,55 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		}
 	}
 	return line
+}
+
+// canonicalDataLine matches a stream/data line in the canonical form of
+// SPEC §7.5.2.
+var canonicalDataLine = regexp.MustCompile(`^\{"jsonrpc":"2\.0","method":"stream/data","params":\{"(source|sink)":"[ !#-\[\]-~]+","data":"[A-Za-z0-9+/=]*"\}\}\r?\n$`)
+
+// rewriteStreamIn breaks a rule of a receiver of version 2 streams in what
+// the plugin reads, as the mode says.
+func (f *fixture) rewriteStreamIn(line []byte) []byte {
+	var m struct {
+		Method string                     `json:"method"`
+		Params map[string]json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal(line, &m) != nil {
+		return line
+	}
+	switch {
+	case f.mode == "ignores-credit" && m.Method == protocol.MethodStreamCredit:
+		// The plugin believes it was granted 16 times the credit.
+		var n int64
+		json.Unmarshal(m.Params["bytes"], &n)
+		m.Params["bytes"], _ = json.Marshal(min(n*16, 1<<30))
+	case f.mode == "accepts-oversize" && m.Method == protocol.MethodStreamData:
+		// A chunk larger than a chunk may be reaches the plugin as two.
+		var data []byte
+		json.Unmarshal(m.Params["data"], &data)
+		if len(data) <= protocol.MaxChunkSize {
+			return line
+		}
+		var out []byte
+		for _, part := range [][]byte{data[:protocol.MaxChunkSize], data[protocol.MaxChunkSize:]} {
+			m.Params["data"], _ = json.Marshal(part)
+			b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": m.Method, "params": m.Params})
+			out = append(append(out, b...), '\n')
+		}
+		return out
+	case f.mode == "canonical-only" && m.Method == protocol.MethodStreamData:
+		// A reader that knows only the canonical form loses the rest.
+		if !canonicalDataLine.Match(line) {
+			return nil
+		}
+		return line
+	case f.mode == "ignores-stream-cancel" && m.Method == protocol.MethodStreamCancel:
+		return nil
+	default:
+		return line
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": m.Method, "params": m.Params})
+	return append(b, '\n')
 }
 
 func (f *fixture) mint(prefix string) string {
@@ -454,6 +592,7 @@ func (f *fixture) initialize(req *protocol.Request) (any, error) {
 	}
 	f.initialized.Store(true)
 	req.Conn.SetLimits(protocol.DefaultMaxMessageSize, p.Limits.MaxMessageSize)
+	req.Conn.SetProtocolVersion(version)
 	return protocol.InitializeResult{
 		ProtocolVersion: version,
 		Plugin:          protocol.Peer{Name: "conformance-fixture", Version: "0.0.1"},

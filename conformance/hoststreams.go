@@ -138,11 +138,11 @@ func parseNote(line []byte) (*streamNote, []byte) {
 // connection the host receives the provisioner's sources and writes its
 // sinks; on the builder's it offers streams of its own.
 
-// streamPlan is the scenario of most stream checks: a transfer bigger than
+// hostStreamPlan is the scenario of most stream checks: a transfer bigger than
 // a sink's initial window, received with a window of 4 KiB.
-var streamPlan = commPlan{Upload: 300<<10 + 7, Window: 4 << 10, Chunk: 64 << 10, CancelUpload: 64 << 10, Start: 20<<10 + 3}
+var hostStreamPlan = commPlan{Upload: 300<<10 + 7, Window: 4 << 10, Chunk: 64 << 10, CancelUpload: 64 << 10, Start: 20<<10 + 3}
 
-var streamScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize, Comm: &streamPlan}
+var streamScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize, Comm: &hostStreamPlan}
 
 // transferScenario moves a few MiB, more than any window, each way.
 var transferScenario = scenario{Run: "build", MaxMessageSize: protocol.DefaultMaxMessageSize,

@@ -18,7 +18,7 @@ import (
 // Catalogue returns every check, in the order they run.
 func Catalogue() []Check {
 	var all []Check
-	for _, group := range [][]Check{launchChecks, handshakeChecks, framingChecks, configChecks, schemaChecks, datasourceChecks, endChecks, ruleChecks, sessionChecks} {
+	for _, group := range [][]Check{launchChecks, handshakeChecks, framingChecks, configChecks, schemaChecks, datasourceChecks, endChecks, ruleChecks, streamChecks, sessionChecks} {
 		all = append(all, group...)
 	}
 	return all

@@ -2,14 +2,12 @@ package conformance
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -367,24 +365,6 @@ func (p *scripted) sendV2(k skey, out *outbox, data []byte, chunk int, spell fun
 	}
 }
 
-// nonCanonical spells the i-th stream/data line of a stream in one of four
-// forms that are valid but not canonical (§7.5.2): members reordered, the
-// payload's slashes escaped, whitespace, and the params member first.
-func nonCanonical(i int, k skey, b []byte) []byte {
-	b64 := base64.StdEncoding.EncodeToString(b)
-	h := strconv.Quote(k.h)
-	switch i % 4 {
-	case 0:
-		return fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":"%s",%q:%s}}`, b64, k.member(), h)
-	case 1:
-		return fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"stream/data","params":{%q:%s,"data":"%s"}}`, k.member(), h, strings.ReplaceAll(b64, "/", `\/`))
-	case 2:
-		return fmt.Appendf(nil, `{"jsonrpc": "2.0", "method": "stream/data", "params": {%q: %s, "data": "%s"}}`, k.member(), h, b64)
-	default:
-		return fmt.Appendf(nil, `{"params":{%q:%s,"data":"%s"},"method":"stream/data","jsonrpc":"2.0"}`, k.member(), h, b64)
-	}
-}
-
 // readHostStream reads a source the host offered this builder (version 2:
 // under credit; version 1: with stream/read). cancelAfter, when not zero,
 // stops after that many bytes: version 2 cancels the stream with
@@ -664,7 +644,7 @@ func (p *scripted) provisionComm(comm string) {
 		content := pattern(plan.Upload, 1)
 		var spell func(int, skey, []byte) []byte
 		if plan.NonCanonical {
-			spell = nonCanonical
+			spell = func(i int, k skey, b []byte) []byte { return spellNonCanonical(i, k.member(), k.h, b) }
 		}
 		src, finish := p.offer(false, content, spell)
 		p.record(event{Kind: "transfer", Transfer: &transferNote{Op: "sent", Path: uploadPath, Bytes: len(content), SHA256: digest(content)}})

@@ -141,6 +141,9 @@ func startSession(o startOptions, tr *transcript, host *hostSide) (*session, err
 		eof:     make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
+	host.flow = newFlow2(func(line []byte) error {
+		return s.sendRaw(append(append(make([]byte, 0, len(line)+1), line...), '\n'))
+	})
 	s.nextID.Store(100) // raw probes use ids below 100
 	s.readers.Add(2)
 	go s.readStdout()
@@ -229,6 +232,11 @@ func (s *session) handleLine(line []byte, size int, unterminated bool) {
 		s.mu.Unlock()
 		return
 	}
+	if m.isResponse() {
+		// Judged here, in the order the lines came: the streams of the
+		// runner's request must be finished when its answer arrives.
+		s.host.checkFinished(m)
+	}
 	s.mu.Lock()
 	s.received = append(s.received, m)
 	if m.isResponse() {
@@ -251,6 +259,7 @@ func (s *session) handleLine(line []byte, size int, unterminated bool) {
 		s.host.notify(s, m) // notifications are handled in order, inline
 		return
 	}
+	s.host.preRegister(s, m)
 	s.handlers.Add(1)
 	go func() {
 		defer s.handlers.Done()
@@ -260,6 +269,7 @@ func (s *session) handleLine(line []byte, size int, unterminated bool) {
 			resp.Result = nullResult{}
 		}
 		s.writeJSON(resp) // a write error means the plugin is gone
+		s.host.answered(m)
 	}()
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/packer-stdio/packer/protocol"
@@ -105,6 +106,10 @@ func (v violation2) String() string {
 // cancelled; the cancel's error, if any, is wrapped in it.
 var errCancelled2 = errors.New("stream cancelled by the receiver")
 
+// errReleased2 is returned by reads and writes that wait on a stream after
+// it was released: the request that carried it was answered.
+var errReleased2 = errors.New("stream released: its request was answered")
+
 // errAborted2 is returned by reads of a stream whose sender ended it with
 // an error.
 var errAborted2 = errors.New("stream aborted by the sender")
@@ -118,13 +123,12 @@ type flow2 struct {
 	outbox     [][]byte // credits and cancels decided under mu, sent by flush
 	in         map[ref2]*inbound2
 	out        map[ref2]*outbound2
-	done       map[ref2]bool // streams released, kept to tell crossings from strangers
 	violations []violation2
 }
 
 // newFlow2 returns an engine that writes its lines with send.
 func newFlow2(send func(line []byte) error) *flow2 {
-	return &flow2{send: send, in: map[ref2]*inbound2{}, out: map[ref2]*outbound2{}, done: map[ref2]bool{}}
+	return &flow2{send: send, in: map[ref2]*inbound2{}, out: map[ref2]*outbound2{}}
 }
 
 // violations2 returns what the engine recorded so far, in order.
@@ -291,12 +295,9 @@ func (f *flow2) receive(line []byte) bool {
 func (f *flow2) data(r ref2, data []byte, line []byte) {
 	in := f.in[r]
 	if in == nil {
-		switch {
-		case f.done[r]:
-			// A chunk that crossed our cancel, or came after release.
-		case !r.sink:
-			f.violate(v2SpeaksFirst, r, line, "stream/data for a source the runner has not started with stream/credit")
-		default:
+		if !r.sink {
+			f.violate(v2SpeaksFirst, r, line, "stream/data for a source this side has not started with stream/credit")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/data for a sink this side did not offer")
 		}
 		return
@@ -308,8 +309,14 @@ func (f *flow2) data(r ref2, data []byte, line []byte) {
 	case in.cancelled:
 		in.afterCancel += int64(len(data))
 		return
+	case in.released:
+		return // its request was answered: rule 5 judges that
 	case !r.sink && in.granted == 0:
 		f.violate(v2SpeaksFirst, r, line, "stream/data before the reader's first stream/credit")
+		// The sender's idea of its credit is unknown from here on: the
+		// stream's credit is not judged (only rule 1 is broken), and
+		// the first credit is not sent.
+		in.granted = 1 << 62
 	}
 	if len(data) == 0 || len(data) > protocol.MaxChunkSize {
 		f.violate(v2ChunkSize, r, line, "chunk of %d bytes; a chunk holds 1 to %d", len(data), protocol.MaxChunkSize)
@@ -338,11 +345,9 @@ func (f *flow2) data(r ref2, data []byte, line []byte) {
 func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 	in := f.in[r]
 	if in == nil {
-		switch {
-		case f.done[r]:
-		case !r.sink:
-			f.violate(v2SpeaksFirst, r, line, "stream/end for a source the runner has not started with stream/credit")
-		default:
+		if !r.sink {
+			f.violate(v2SpeaksFirst, r, line, "stream/end for a source this side has not started with stream/credit")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/end for a sink this side did not offer")
 		}
 		return
@@ -350,6 +355,8 @@ func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 	switch {
 	case in.ended:
 		f.violate(v2AfterEnd, r, line, "a second stream/end")
+		return
+	case in.released:
 		return
 	case !r.sink && in.granted == 0 && !in.cancelled:
 		f.violate(v2SpeaksFirst, r, line, "stream/end before the reader's first stream/credit")
@@ -362,19 +369,17 @@ func (f *flow2) end(r ref2, werr *wireError, line []byte) {
 func (f *flow2) credit(r ref2, n int64, line []byte) {
 	out := f.out[r]
 	if out == nil {
-		switch {
-		case f.done[r]:
-		case r.sink:
-			f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink the runner has not written yet")
-		default:
+		if r.sink {
+			f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink this side has not written yet")
+		} else {
 			f.violate(v2Unknown, r, line, "stream/credit for a source this side did not offer")
 		}
 		return
 	}
-	if r.sink && out.sent == 0 && out.chunks == 0 {
+	if r.sink && out.sent == 0 && !out.ended {
 		f.violate(v2SinkCreditEarly, r, line, "stream/credit for a sink before its first stream/data")
 	}
-	if out.ended {
+	if out.ended || out.released {
 		return // crossed our stream/end: ignored
 	}
 	out.granted += n
@@ -385,13 +390,14 @@ func (f *flow2) credit(r ref2, n int64, line []byte) {
 func (f *flow2) cancelled(r ref2, werr *wireError, line []byte) {
 	out := f.out[r]
 	if out == nil {
-		if !f.done[r] {
-			f.violate(v2Unknown, r, line, "stream/cancel for a stream this side does not send")
-		}
+		f.violate(v2Unknown, r, line, "stream/cancel for a stream this side does not send")
 		return
 	}
-	if out.ended || out.cancelled {
-		return
+	if !out.cancelSeen {
+		out.cancelSeen, out.cancelSeenErr = true, werr
+	}
+	if out.ended || out.cancelled || out.released {
+		return // crossed our stream/end: ignored
 	}
 	out.cancelled = true
 	out.cancelErr = werr
@@ -439,6 +445,7 @@ type inbound2 struct {
 	ended, cancelled  bool
 	endErr, cancelErr *wireError
 	afterCancel       int64 // bytes that arrived after our cancel
+	released          bool
 	wake              chan struct{}
 }
 
@@ -465,7 +472,6 @@ func (f *flow2) newInbound(ctx context.Context, r ref2, o recvOptions) *inbound2
 	in := &inbound2{f: f, ref: r, opts: o, ctx: ctx, wake: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.in[r] = in
-	delete(f.done, r)
 	f.mu.Unlock()
 	return in
 }
@@ -474,18 +480,36 @@ func (f *flow2) newInbound(ctx context.Context, r ref2, o recvOptions) *inbound2
 // sends the first stream/credit of o.Window bytes (after o.Hold, if set).
 // It does not block unless o.Hold does.
 func (f *flow2) readSource(ctx context.Context, handle string, o recvOptions) *inbound2 {
-	in := f.newInbound(ctx, ref2{handle: handle}, o)
-	if o.Hold != nil {
+	in := f.registerSource(ctx, handle, o)
+	in.start()
+	return in
+}
+
+// registerSource registers the peer's source handle without granting
+// credit: a line that names it is then known, and data that arrives before
+// start is a broken rule 1 (counted against the window start would
+// grant, so that the bytes still arrive).
+func (f *flow2) registerSource(ctx context.Context, handle string, o recvOptions) *inbound2 {
+	return f.newInbound(ctx, ref2{handle: handle}, o)
+}
+
+// start sends the first stream/credit of a source registered with
+// registerSource, after its opts.Hold; it does nothing when data already
+// arrived without it, or after the first call.
+func (in *inbound2) start() {
+	if in.opts.Hold != nil {
 		select {
-		case <-o.Hold:
-		case <-ctx.Done():
+		case <-in.opts.Hold:
+		case <-in.ctx.Done():
 		}
 	}
+	f := in.f
 	f.mu.Lock()
-	in.grantLocked(in.opts.Window)
+	if in.granted == 0 {
+		in.grantLocked(in.opts.Window)
+	}
 	f.mu.Unlock()
 	f.flush()
-	return in
 }
 
 // offerSink registers a sink this side offers under handle, before the
@@ -535,6 +559,9 @@ func (in *inbound2) Read(p []byte) (int, error) {
 		case in.ended:
 			f.mu.Unlock()
 			return 0, io.EOF
+		case in.released:
+			f.mu.Unlock()
+			return 0, errReleased2
 		}
 		f.mu.Unlock()
 		select {
@@ -570,14 +597,15 @@ func (in *inbound2) stats() (received, granted, afterCancel int64) {
 	return in.received, in.granted, in.afterCancel
 }
 
-// release forgets the stream, as the offerer does when the request that
-// carried it is answered; lines that still name it are then ignored.
+// release ends the stream's life, as the offerer does when the request
+// that carried it is answered: lines that still name it are then ignored
+// (but data or a second end after its end are still violations), and a
+// Read waiting for more returns errReleased2 (what was received is still
+// returned first).
 func (in *inbound2) release() {
 	in.f.mu.Lock()
-	if in.f.in[in.ref] == in {
-		delete(in.f.in, in.ref)
-		in.f.done[in.ref] = true
-	}
+	in.released = true
+	in.signal()
 	in.f.mu.Unlock()
 }
 
@@ -606,7 +634,12 @@ type outbound2 struct {
 	chunks, credits  int
 	ended, cancelled bool
 	cancelErr        *wireError
-	wake             chan struct{}
+	released         bool
+	// cancelSeen is set by the first stream/cancel, even one that
+	// crossed this side's end: the checks look at it.
+	cancelSeen    bool
+	cancelSeenErr *wireError
+	wake          chan struct{}
 }
 
 func (out *outbound2) signal() {
@@ -623,7 +656,6 @@ func (f *flow2) newOutbound(ctx context.Context, r ref2, granted int64, o sendOp
 	out := &outbound2{f: f, ref: r, opts: o, ctx: ctx, granted: granted, wake: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.out[r] = out
-	delete(f.done, r)
 	f.mu.Unlock()
 	return out
 }
@@ -695,6 +727,9 @@ func (out *outbound2) waitCredit() (int, error) {
 		case out.ended:
 			f.mu.Unlock()
 			return 0, errors.New("write after stream/end")
+		case out.released:
+			f.mu.Unlock()
+			return 0, errReleased2
 		case out.granted > out.sent:
 			left := out.granted - out.sent
 			f.mu.Unlock()
@@ -774,19 +809,41 @@ func (out *outbound2) settled() bool {
 }
 
 // stats returns the bytes sent and the credit granted so far, and whether
-// the receiver cancelled the stream (with the cancel's error).
+// the receiver sent stream/cancel for the stream (with its error), even
+// one that crossed this side's end or came after the release.
 func (out *outbound2) stats() (sent, granted int64, cancelled bool, cancelErr *wireError) {
 	out.f.mu.Lock()
 	defer out.f.mu.Unlock()
-	return out.sent, out.granted, out.cancelled, out.cancelErr
+	return out.sent, out.granted, out.cancelSeen, out.cancelSeenErr
 }
 
-// release forgets the stream; lines that still name it are then ignored.
+// release ends the stream's life: lines that still name it are then
+// ignored (a cancel is still recorded for stats), and a Write waiting for
+// credit returns errReleased2.
 func (out *outbound2) release() {
 	out.f.mu.Lock()
-	if out.f.out[out.ref] == out {
-		delete(out.f.out, out.ref)
-		out.f.done[out.ref] = true
-	}
+	out.released = true
+	out.signal()
 	out.f.mu.Unlock()
+}
+
+// spellNonCanonical writes the i-th stream/data line of a stream (member
+// "source" or "sink", its handle) in one of four spellings that are valid
+// JSON-RPC but not §7.5.2's canonical form, cycling with i: members
+// reordered with the payload first, the payload's "/" escaped as "\/",
+// whitespace between the tokens, and params before method and jsonrpc. A
+// receiver must accept every one of them.
+func spellNonCanonical(i int, member, handle string, data []byte) []byte {
+	b64 := base64.StdEncoding.EncodeToString(data)
+	h, _ := json.Marshal(handle)
+	switch i % 4 {
+	case 0:
+		return fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":"%s","%s":%s}}`, b64, member, h)
+	case 1:
+		return fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"stream/data","params":{"%s":%s,"data":"%s"}}`, member, h, strings.ReplaceAll(b64, "/", `\/`))
+	case 2:
+		return fmt.Appendf(nil, `{"jsonrpc": "2.0", "method": "stream/data", "params": {"%s": %s, "data": "%s"}}`, member, h, b64)
+	default:
+		return fmt.Appendf(nil, `{"params":{"%s":%s,"data":"%s"},"method":"stream/data","jsonrpc":"2.0"}`, member, h, b64)
+	}
 }
