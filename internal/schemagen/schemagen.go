@@ -180,7 +180,13 @@ var patches = map[member]patch{
 	{"StreamReadParams", "max"}:   maximum(fmt.Sprint(protocol.MaxChunkSize)),
 	{"StreamReadResult", "data"}:  maxLength(base64Len(protocol.MaxChunkSize)),
 	{"StreamWriteParams", "data"}: maxLength(base64Len(protocol.MaxChunkSize)),
-	{"StreamDataParams", "data"}:  maxLength(base64Len(protocol.MaxChunkSize)),
+	// A chunk carries at least one byte (§7.5.2): 4 characters of base64.
+	{"StreamDataParams", "data"}: func(s *jsonschema.Schema) *jsonschema.Schema {
+		s = maxLength(base64Len(protocol.MaxChunkSize))(s)
+		least := base64Len(1)
+		s.MinLength = &least
+		return s
+	},
 	// Names and handles that must not be empty.
 	{"Peer", "name"}:                          nonEmpty,
 	{"PrepareParams", "name"}:                 nonEmpty,
