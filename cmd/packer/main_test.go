@@ -283,7 +283,9 @@ func sigPacker(ts *testscript.TestScript, neg bool, args []string) {
 	if len(pids) != 1 {
 		ts.Fatalf("sigpacker: want one packer build process, found %v", pids)
 	}
-	ts.Check(syscall.Kill(pids[0], sig))
+	p, err := os.FindProcess(pids[0])
+	ts.Check(err)
+	ts.Check(p.Signal(sig))
 }
 
 // ---- helper plugins ----
@@ -402,7 +404,7 @@ func (d *daemon) Config() any                { return &d.config }
 func (d *daemon) Prepare() ([]string, error) { return nil, nil }
 func (d *daemon) Provision(_ context.Context, ui pluginkit.UI, _ pluginkit.Communicator, _ map[string]any) error {
 	cmd := exec.Command("sleep", "300")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
