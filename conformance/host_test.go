@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,29 +25,39 @@ func skipHostModeOn(t *testing.T) {
 }
 
 // TestHostFixtures proves that every host check can fail: each broken
-// fixture host fails exactly its check, and the baseline fails none. The
-// escalation check takes three graces (6 s) by design, so it runs only for
-// the baseline and the fixture that breaks it. A fixture that breaks the
-// relay's streams (mode stream-*) runs the stream checks, the others run
-// the session's checks; the baseline runs both.
+// fixture host fails exactly its check, and the baseline fails none. Each
+// fixture runs the checks of its family, which share runs of the host: a
+// stream-* mode the stream checks, an escalation mode (whose run takes
+// three graces by design) host/escalation and host/shutdown, any other
+// mode the session's checks; host/messages-valid, which also reads the
+// relay, belongs to the session's and the streams' families, and the
+// baseline runs everything.
 func TestHostFixtures(t *testing.T) {
 	skipHostModeOn(t)
 	const concurrent = 8
 	const slow = "host/escalation"
+	family := func(ids ...string) *regexp.Regexp {
+		for i, id := range ids {
+			ids[i] = regexp.QuoteMeta(id)
+		}
+		return regexp.MustCompile(`^(?:` + strings.Join(ids, "|") + `)$`)
+	}
 	var session, streams []string
 	for _, c := range conformance.HostCatalogue() {
 		switch {
+		case c.ID == "host/messages-valid":
+			session, streams = append(session, c.ID), append(streams, c.ID)
 		case strings.HasPrefix(c.ID, "host/stream-"):
-			streams = append(streams, regexp.QuoteMeta(c.ID))
+			streams = append(streams, c.ID)
 		case c.ID != slow:
-			session = append(session, regexp.QuoteMeta(c.ID))
+			session = append(session, c.ID)
 		}
 	}
-	sessionChecks := regexp.MustCompile(`^(?:` + strings.Join(session, "|") + `)$`)
-	streamChecks := regexp.MustCompile(`^(?:` + strings.Join(streams, "|") + `)$`)
+	sessionChecks, streamChecks, escalationChecks := family(session...), family(streams...), family(slow, "host/shutdown")
 	cmd := fixtureCommand(t)
 	reports := make([]*conformance.Report, len(hostFixtureCases))
 	errs := make([]error, len(hostFixtureCases))
+	took := make([]time.Duration, len(hostFixtureCases))
 	sem := make(chan struct{}, concurrent)
 	var wg sync.WaitGroup
 	for i, tc := range hostFixtureCases {
@@ -60,12 +71,17 @@ func TestHostFixtures(t *testing.T) {
 				Env:     []string{fixtureHostEnv + "=" + tc.mode},
 			}
 			switch {
+			case tc.mode == "baseline":
 			case strings.HasPrefix(tc.mode, "stream-"):
 				cfg.Run = streamChecks
-			case tc.mode != "baseline" && tc.breaks != slow:
+			case tc.breaks == slow:
+				cfg.Run = escalationChecks
+			default:
 				cfg.Run = sessionChecks
 			}
+			start := time.Now()
 			reports[i], errs[i] = conformance.RunHost(context.Background(), cfg)
+			took[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
@@ -75,10 +91,12 @@ func TestHostFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("%d checks in %v", len(rep.Results), took[i].Round(time.Millisecond))
 			var failed []string
 			for _, r := range rep.Results {
 				if r.Status != conformance.Pass {
 					failed = append(failed, r.ID)
+					t.Logf("%s: %s: %s", r.ID, r.Status, r.Reason)
 				}
 			}
 			var want []string
@@ -95,13 +113,15 @@ func TestHostFixtures(t *testing.T) {
 }
 
 // TestEveryHostCheckHasAFixture: a host check that no fixture host makes
-// fail is not done.
+// fail is not done. A check whose judge fails in more than one way has a
+// fixture for each way.
 func TestEveryHostCheckHasAFixture(t *testing.T) {
-	broken := map[string]bool{}
+	broken, modes := map[string]bool{}, map[string]bool{}
 	for _, tc := range hostFixtureCases {
-		if broken[tc.breaks] && tc.breaks != "" {
-			t.Errorf("two fixture hosts break %s", tc.breaks)
+		if modes[tc.mode] {
+			t.Errorf("two fixture cases have mode %s", tc.mode)
 		}
+		modes[tc.mode] = true
 		broken[tc.breaks] = true
 	}
 	idPattern := regexp.MustCompile(`^host/[a-z0-9-]+$`)
