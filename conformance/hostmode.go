@@ -190,18 +190,18 @@ type doneRun struct {
 type hostRuns map[runKey]*doneRun
 
 // get runs the host for a scenario of chk, or returns the earlier run of
-// the same scenario.
-func (rs hostRuns) get(ctx context.Context, cfg *HostConfig, chk hostCheck, sc scenario) *doneRun {
+// the same scenario; fresh says which.
+func (rs hostRuns) get(ctx context.Context, cfg *HostConfig, chk hostCheck, sc scenario) (d *doneRun, fresh bool) {
 	k := keyOf(sc, chk.interrupt, chk.timeScale)
 	if d, ok := rs[k]; ok {
-		return d
+		return d, false
 	}
 	start := time.Now()
 	tr := &transcript{}
 	run, err := runHostOnce(ctx, cfg, sc, chk.interrupt, chk.timeScale, tr)
-	d := &doneRun{run: run, err: err, took: time.Since(start), notes: tr.snapshot(), scenario: sc}
+	d = &doneRun{run: run, err: err, took: time.Since(start), notes: tr.snapshot(), scenario: sc}
 	rs[k] = d
-	return d
+	return d, true
 }
 
 // judge runs (or reuses) the host runs chk reads and judges each of them.
@@ -212,8 +212,12 @@ func (rs hostRuns) judge(ctx context.Context, cfg *HostConfig, chk hostCheck) Re
 	var took time.Duration
 	var err error
 	for i, sc := range scs {
-		d := rs.get(ctx, cfg, chk, sc)
-		took += d.took
+		d, fresh := rs.get(ctx, cfg, chk, sc)
+		if fresh {
+			// A run's time counts once, for the check that needed it
+			// first, so that a report's durations add up.
+			took += d.took
+		}
 		if len(scs) > 1 {
 			tr.notef("run %d of %d: %s", i+1, len(scs), sc.describe())
 		}
