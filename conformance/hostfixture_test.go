@@ -44,7 +44,7 @@ var hostFixtureCases = []struct {
 	{mode: "escalation-closes-at-once", breaks: "host/escalation", reason: "closes stdin as soon as it has sent shutdown, without waiting for the answer"},
 	{mode: "escalation-sigterm-first", breaks: "host/escalation", reason: "sends SIGTERM before it closes stdin"},
 	{mode: "escalation-sigterm-at-once", breaks: "host/escalation", reason: "sends SIGTERM as soon as it has closed stdin"},
-	{mode: "escalation-kills-at-once", breaks: "host/escalation", reason: "sends SIGKILL 0.2 s after SIGTERM"},
+	{mode: "escalation-kills-at-once", breaks: "host/escalation", reason: "sends SIGKILL 0.1 s after SIGTERM"},
 	{mode: "ignores-limit", breaks: "host/max-message-size", reason: "sends a 1.1 MiB component/prepare to a plugin that accepts 1 MiB"},
 	// The relay's modes (hostfixture_relay_test.go).
 	{mode: "stream-eager-credit", breaks: "host/stream-first-message", reason: "grants credit for its stdout sink on the builder's connection before the builder wrote to it"},
@@ -144,7 +144,7 @@ func runFixtureHost(mode string) {
 	case "escalation-kills-at-once":
 		// Not 0: the plugin must live long enough to log SIGTERM, or the
 		// check would see no SIGTERM at all.
-		killGrace = 200 * time.Millisecond
+		killGrace = 100 * time.Millisecond
 	}
 	term := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	_, ch = h.startRaw(shutdown)

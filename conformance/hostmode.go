@@ -179,11 +179,10 @@ func keyOf(sc scenario, interrupt bool, timeScale int) runKey {
 
 // doneRun is a finished run of the host, or the runner's error.
 type doneRun struct {
-	run      *hostRun
-	err      error
-	took     time.Duration
-	notes    []Entry // the run's transcript, before any judge
-	scenario scenario
+	run   *hostRun
+	err   error
+	took  time.Duration
+	notes []Entry // the run's transcript, before any judge
 }
 
 // hostRuns keeps the runs of one [RunHost], by key.
@@ -199,7 +198,7 @@ func (rs hostRuns) get(ctx context.Context, cfg *HostConfig, chk hostCheck, sc s
 	start := time.Now()
 	tr := &transcript{}
 	run, err := runHostOnce(ctx, cfg, sc, chk.interrupt, chk.timeScale, tr)
-	d = &doneRun{run: run, err: err, took: time.Since(start), notes: tr.snapshot(), scenario: sc}
+	d = &doneRun{run: run, err: err, took: time.Since(start), notes: tr.snapshot()}
 	rs[k] = d
 	return d, true
 }
