@@ -297,7 +297,10 @@ func (r *fixtureRelay) relayComm(id json.RawMessage, method string, raw json.Raw
 		answer = map[string]json.RawMessage{"error": json.RawMessage(`{"code":-32007,"message":"fixture: the builder never answered"}`)}
 	}
 	out := map[string]any{"jsonrpc": "2.0", "id": id}
-	if e, ok := answer["error"]; ok {
+	if e, ok := answer["error"]; ok && r.mode == "stream-cancel-rewrites-answer" {
+		// The builder's error, replaced by one of the fixture's own.
+		out["error"] = map[string]any{"code": protocol.CodeInternalError, "message": "internal error: fixture: the builder failed"}
+	} else if ok {
 		out["error"] = e
 	} else {
 		out["result"] = answer["result"]
@@ -432,6 +435,13 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 		}
 	}
 	msg := flowMessage(method, dst, extra)
+	if method == protocol.MethodStreamCancel && from == r.b && !dst.sink && r.mode == "stream-credit-after-cancel" {
+		// Credit for a source the fixture has just cancelled: the
+		// sender stops at the cancel and never uses it.
+		to.writeLine(msg)
+		to.writeLine(flowMessage(protocol.MethodStreamCredit, dst, map[string]any{"bytes": 4096}))
+		return
+	}
 	switch {
 	case method == protocol.MethodStreamEnd && from == r.b && r.mode == "stream-answer-first":
 		r.held[k] = msg
