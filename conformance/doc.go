@@ -24,8 +24,9 @@
 // fails is skipped by the checks that must run it.
 //
 // Host mode checks a host instead: [RunHost] runs the host command once per
-// host check ([HostCatalogue]) in a fresh directory holding a scripted
-// plugin (the runner's own binary, started with [ScriptedPluginArg]; a
+// scenario of the selected host checks ([HostCatalogue]; checks with the
+// same scenario share a run), each time in a fresh directory holding a
+// scripted plugin (the runner's own binary, started with [ScriptedPluginArg]; a
 // program embedding the runner calls [MaybeServeScriptedPlugin] first) and
 // a template, then judges the lines each scripted plugin process received
 // and sent, its end of input and the signals it got. The checks of the byte

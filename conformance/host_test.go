@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,29 +25,39 @@ func skipHostModeOn(t *testing.T) {
 }
 
 // TestHostFixtures proves that every host check can fail: each broken
-// fixture host fails exactly its check, and the baseline fails none. The
-// escalation check takes three graces (6 s) by design, so it runs only for
-// the baseline and the fixture that breaks it. A fixture that breaks the
-// relay's streams (mode stream-*) runs the stream checks, the others run
-// the session's checks; the baseline runs both.
+// fixture host fails exactly its check, and the baseline fails none. Each
+// fixture runs the checks of its family, which share runs of the host: a
+// stream-* mode the stream checks, an escalation mode (whose run takes
+// three graces by design) host/escalation and host/shutdown, any other
+// mode the session's checks; host/messages-valid, which also reads the
+// relay, belongs to the session's and the streams' families, and the
+// baseline runs everything.
 func TestHostFixtures(t *testing.T) {
 	skipHostModeOn(t)
 	const concurrent = 8
 	const slow = "host/escalation"
+	family := func(ids ...string) *regexp.Regexp {
+		for i, id := range ids {
+			ids[i] = regexp.QuoteMeta(id)
+		}
+		return regexp.MustCompile(`^(?:` + strings.Join(ids, "|") + `)$`)
+	}
 	var session, streams []string
 	for _, c := range conformance.HostCatalogue() {
 		switch {
+		case c.ID == "host/messages-valid":
+			session, streams = append(session, c.ID), append(streams, c.ID)
 		case strings.HasPrefix(c.ID, "host/stream-"):
-			streams = append(streams, regexp.QuoteMeta(c.ID))
+			streams = append(streams, c.ID)
 		case c.ID != slow:
-			session = append(session, regexp.QuoteMeta(c.ID))
+			session = append(session, c.ID)
 		}
 	}
-	sessionChecks := regexp.MustCompile(`^(?:` + strings.Join(session, "|") + `)$`)
-	streamChecks := regexp.MustCompile(`^(?:` + strings.Join(streams, "|") + `)$`)
+	sessionChecks, streamChecks, escalationChecks := family(session...), family(streams...), family(slow, "host/shutdown")
 	cmd := fixtureCommand(t)
 	reports := make([]*conformance.Report, len(hostFixtureCases))
 	errs := make([]error, len(hostFixtureCases))
+	took := make([]time.Duration, len(hostFixtureCases))
 	sem := make(chan struct{}, concurrent)
 	var wg sync.WaitGroup
 	for i, tc := range hostFixtureCases {
@@ -60,12 +71,17 @@ func TestHostFixtures(t *testing.T) {
 				Env:     []string{fixtureHostEnv + "=" + tc.mode},
 			}
 			switch {
+			case tc.mode == "baseline":
 			case strings.HasPrefix(tc.mode, "stream-"):
 				cfg.Run = streamChecks
-			case tc.mode != "baseline" && tc.breaks != slow:
+			case tc.breaks == slow:
+				cfg.Run = escalationChecks
+			default:
 				cfg.Run = sessionChecks
 			}
+			start := time.Now()
 			reports[i], errs[i] = conformance.RunHost(context.Background(), cfg)
+			took[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
@@ -75,10 +91,12 @@ func TestHostFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("%d checks in %v", len(rep.Results), took[i].Round(time.Millisecond))
 			var failed []string
 			for _, r := range rep.Results {
 				if r.Status != conformance.Pass {
 					failed = append(failed, r.ID)
+					t.Logf("%s: %s: %s", r.ID, r.Status, r.Reason)
 				}
 			}
 			var want []string
@@ -95,13 +113,15 @@ func TestHostFixtures(t *testing.T) {
 }
 
 // TestEveryHostCheckHasAFixture: a host check that no fixture host makes
-// fail is not done.
+// fail is not done. A check whose judge fails in more than one way has a
+// fixture for each way.
 func TestEveryHostCheckHasAFixture(t *testing.T) {
-	broken := map[string]bool{}
+	broken, modes := map[string]bool{}, map[string]bool{}
 	for _, tc := range hostFixtureCases {
-		if broken[tc.breaks] && tc.breaks != "" {
-			t.Errorf("two fixture hosts break %s", tc.breaks)
+		if modes[tc.mode] {
+			t.Errorf("two fixture cases have mode %s", tc.mode)
 		}
+		modes[tc.mode] = true
 		broken[tc.breaks] = true
 	}
 	idPattern := regexp.MustCompile(`^host/[a-z0-9-]+$`)
@@ -130,7 +150,10 @@ func TestHostPacker(t *testing.T) {
 }
 
 // TestHostPython runs host mode against the Python host of examples/python,
-// which was written from SPEC.md alone.
+// which was written from SPEC.md alone. Its two configurations run at the
+// same time, each in its own goroutine: go test's -parallel (GOMAXPROCS,
+// 2 in CI) would otherwise queue the second behind TestHostPacker, though
+// a host check mostly waits for the host.
 func TestHostPython(t *testing.T) {
 	skipHostModeOn(t)
 	t.Parallel()
@@ -143,17 +166,36 @@ func TestHostPython(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := []string{py, pyhost, "--builder", "conformance", "--provisioner", "conformance", "--config", "{config}"}
-	// pyhost.py offers [2, 1]: every check applies.
-	t.Run("versions 2 and 1", func(t *testing.T) {
-		t.Parallel()
-		requireHostPasses(t, conformance.HostConfig{Command: append(cmd[:len(cmd):len(cmd)], "{plugin}")})
-	})
-	// Offering only version 1, it may skip the version 2 stream checks and
-	// must pass the rest.
-	t.Run("version 1 only", func(t *testing.T) {
-		t.Parallel()
-		requireHostPasses(t, conformance.HostConfig{Command: append(cmd[:len(cmd):len(cmd)], "--versions", "1", "--provisioner-versions", "1", "{plugin}")}, versionTwoNotOffered)
-	})
+	cases := []struct {
+		name         string
+		args         []string
+		mayBeSkipped []*regexp.Regexp
+	}{
+		// pyhost.py offers [2, 1]: every check applies.
+		{name: "versions 2 and 1", args: []string{"{plugin}"}},
+		// Offering only version 1, it may skip the version 2 stream checks
+		// and must pass the rest.
+		{name: "version 1 only", args: []string{"--versions", "1", "--provisioner-versions", "1", "{plugin}"}, mayBeSkipped: []*regexp.Regexp{versionTwoNotOffered}},
+	}
+	reports := make([]*conformance.Report, len(cases))
+	errs := make([]error, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i], errs[i] = conformance.RunHost(context.Background(), conformance.HostConfig{Command: append(cmd[:len(cmd):len(cmd)], tc.args...)})
+		}()
+	}
+	wg.Wait()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			requirePassed(t, reports[i], tc.mayBeSkipped...)
+		})
+	}
 }
 
 // versionTwoNotOffered is the reason a version 2 stream check gives when the
@@ -167,6 +209,17 @@ func requireHostPasses(t *testing.T, cfg conformance.HostConfig, mayBeSkipped ..
 	rep, err := conformance.RunHost(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	requirePassed(t, rep, mayBeSkipped...)
+}
+
+// requirePassed wants every host check in rep to pass, or to be skipped
+// with a reason that mayBeSkipped matches. It logs each check's time: a
+// check that starts a run of the host carries the run's time.
+func requirePassed(t *testing.T, rep *conformance.Report, mayBeSkipped ...*regexp.Regexp) {
+	t.Helper()
+	for _, r := range rep.Results {
+		t.Logf("%s: %s in %v", r.ID, r.Status, r.Duration.Round(time.Millisecond))
 	}
 	if len(rep.Results) != len(conformance.HostCatalogue()) {
 		t.Errorf("ran %d host checks, the catalogue has %d", len(rep.Results), len(conformance.HostCatalogue()))

@@ -51,6 +51,9 @@ type fixtureRelay struct {
 	// ownWindow: the sinks whose window the fixture took over (mode
 	// stream-own-window).
 	ownWindow map[fkey]bool
+	// emptied: the fixture sent its chunk of 0 bytes (mode
+	// stream-empty-chunk).
+	emptied bool
 	// bridged are the provisioner's streams when its session uses version
 	// 2 and the builder's version 1 (fixtureBridge).
 	bridged map[fkey]*fixtureBridge
@@ -132,7 +135,7 @@ func (r *fixtureRelay) bridge(id json.RawMessage, method string, raw json.RawMes
 				br.mu.Lock()
 			}
 			br.reads++
-			var data []byte
+			data := []byte{} // "data": "" at the end, never null
 			if len(br.chunks) > 0 {
 				n := min(len(br.chunks[0]), max(prm.Max, 1))
 				data = br.chunks[0][:n]
@@ -266,6 +269,17 @@ func (r *fixtureRelay) relayComm(id json.RawMessage, method string, raw json.Raw
 		}
 	}
 	r.mu.Unlock()
+	if r.mode == "stream-data-on-plugin-source" && r.b.version == r.p.version {
+		// The fixture sends a byte on the provisioner's source before
+		// the credit that starts it: its reader speaks first, with
+		// stream/credit (rule 1). A sender ignores data for its own
+		// source, so nothing else changes.
+		for _, pk := range mine {
+			if !pk.sink {
+				r.p.writeLine(flowMessage(protocol.MethodStreamData, pk, map[string]any{"data": []byte("x")}))
+			}
+		}
+	}
 	_, ch := r.b.start(method, params)
 	if r.mode == "stream-eager-credit" && method == protocol.MethodCommStart {
 		// Credit for the fixture's stdout sink before the builder wrote
@@ -283,7 +297,10 @@ func (r *fixtureRelay) relayComm(id json.RawMessage, method string, raw json.Raw
 		answer = map[string]json.RawMessage{"error": json.RawMessage(`{"code":-32007,"message":"fixture: the builder never answered"}`)}
 	}
 	out := map[string]any{"jsonrpc": "2.0", "id": id}
-	if e, ok := answer["error"]; ok {
+	if e, ok := answer["error"]; ok && r.mode == "stream-cancel-rewrites-answer" {
+		// The builder's error, replaced by one of the fixture's own.
+		out["error"] = map[string]any{"code": protocol.CodeInternalError, "message": "internal error: fixture: the builder failed"}
+	} else if ok {
 		out["error"] = e
 	} else {
 		out["result"] = answer["result"]
@@ -389,6 +406,12 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 			r.ownWindow[k] = true
 			from.writeLine(flowMessage(protocol.MethodStreamCredit, k, map[string]any{"bytes": 1 << 30}))
 		}
+		if r.mode == "stream-empty-chunk" && !r.emptied {
+			// A chunk of 0 bytes: within any credit, but a chunk holds
+			// 1 to 262144 bytes.
+			r.emptied = true
+			to.writeLine(flowMessage(method, dst, map[string]any{"data": []byte{}}))
+		}
 		if r.mode == "stream-reorders-members" {
 			member := map[bool]string{true: "sink", false: "source"}[dst.sink]
 			to.writeLine(fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":%q,%q:%q}}`, encodeB64(data), member, dst.h))
@@ -400,12 +423,25 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 			return
 		}
 		extra["bytes"] = prm.Bytes
+		if r.mode == "stream-zero-credit" {
+			// A credit of 0 bytes after each one forwarded: it changes
+			// no window, and its params break the schema (bytes ≥ 1).
+			to.writeLine(flowMessage(method, dst, extra))
+			extra["bytes"] = 0
+		}
 	case protocol.MethodStreamEnd, protocol.MethodStreamCancel:
 		if len(prm.Error) > 0 && !(method == protocol.MethodStreamCancel && r.mode == "stream-cancel-drops-error") {
 			extra["error"] = json.RawMessage(prm.Error)
 		}
 	}
 	msg := flowMessage(method, dst, extra)
+	if method == protocol.MethodStreamCancel && from == r.b && !dst.sink && r.mode == "stream-credit-after-cancel" {
+		// Credit for a source the fixture has just cancelled: the
+		// sender stops at the cancel and never uses it.
+		to.writeLine(msg)
+		to.writeLine(flowMessage(protocol.MethodStreamCredit, dst, map[string]any{"bytes": 4096}))
+		return
+	}
 	switch {
 	case method == protocol.MethodStreamEnd && from == r.b && r.mode == "stream-answer-first":
 		r.held[k] = msg
@@ -424,7 +460,7 @@ const canonicalPrefix = `{"jsonrpc":"2.0","method":"stream/data","params":{"`
 // fixture's mode does not look at chunks. It reports whether it did.
 func (r *fixtureRelay) forwardCanonical(from *fixtureHost, line []byte) bool {
 	switch r.mode {
-	case "stream-corrupts", "stream-own-window", "stream-reorders-members", "stream-rejects-noncanonical":
+	case "stream-corrupts", "stream-own-window", "stream-reorders-members", "stream-rejects-noncanonical", "stream-empty-chunk":
 		return false
 	}
 	rest, ok := bytes.CutPrefix(line, []byte(canonicalPrefix))

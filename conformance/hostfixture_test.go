@@ -41,6 +41,10 @@ var hostFixtureCases = []struct {
 	{mode: "shutdown-with-params", breaks: "host/shutdown", reason: "sends shutdown with params {}"},
 	{mode: "no-cancel-on-interrupt", breaks: "host/cancel-on-abandon", reason: "shuts down on SIGINT without cancelling the run"},
 	{mode: "no-sigterm", breaks: "host/escalation", reason: "goes from closing stdin straight to SIGKILL"},
+	{mode: "escalation-closes-at-once", breaks: "host/escalation", reason: "closes stdin as soon as it has sent shutdown, without waiting for the answer"},
+	{mode: "escalation-sigterm-first", breaks: "host/escalation", reason: "sends SIGTERM before it closes stdin"},
+	{mode: "escalation-sigterm-at-once", breaks: "host/escalation", reason: "sends SIGTERM as soon as it has closed stdin"},
+	{mode: "escalation-kills-at-once", breaks: "host/escalation", reason: "sends SIGKILL 0.1 s after SIGTERM"},
 	{mode: "ignores-limit", breaks: "host/max-message-size", reason: "sends a 1.1 MiB component/prepare to a plugin that accepts 1 MiB"},
 	// The relay's modes (hostfixture_relay_test.go).
 	{mode: "stream-eager-credit", breaks: "host/stream-first-message", reason: "grants credit for its stdout sink on the builder's connection before the builder wrote to it"},
@@ -52,6 +56,12 @@ var hostFixtureCases = []struct {
 	{mode: "stream-rejects-noncanonical", breaks: "host/stream-noncanonical-accepted", reason: "cancels a source whose stream/data is not in the canonical form"},
 	{mode: "stream-reorders-members", breaks: "host/stream-canonical", reason: "writes stream/data with the payload before the handle"},
 	{mode: "stream-bridge-truncates", breaks: "host/stream-version-mix", reason: "answers the version 1 builder's first stream/read of a version 2 source with eof"},
+	{mode: "stream-mix-downgrades", breaks: "host/stream-version-mix", reason: "once a plugin has picked version 1, offers only [1] to the next, so the relay never joins two versions"},
+	{mode: "stream-data-on-plugin-source", breaks: "host/stream-first-message", reason: "sends a byte of stream/data on the provisioner's source before the credit that starts it"},
+	{mode: "stream-credit-after-cancel", breaks: "host/stream-cancel", reason: "forwards the builder's stream/cancel of a source, then grants the provisioner credit on it"},
+	{mode: "stream-cancel-rewrites-answer", breaks: "host/stream-cancel", reason: "answers the provisioner's cancelled upload with -32603 of its own instead of the builder's -32007"},
+	{mode: "stream-empty-chunk", breaks: "host/stream-credit", reason: "relays one chunk of 0 bytes before a real one"},
+	{mode: "stream-zero-credit", breaks: "host/messages-valid", reason: "follows each stream/credit it forwards to the provisioner with one of 0 bytes, which stream-credit.params.json forbids"},
 }
 
 // fixtureHost is a host that speaks raw lines.
@@ -122,28 +132,46 @@ func runFixtureHost(mode string) {
 		}
 	case <-time.After(20 * time.Second):
 	}
-	// Shutdown and escalation (§9.3).
+	// Shutdown and escalation (§9.3), each step after its grace.
 	shutdown := map[string]any{"jsonrpc": "2.0", "method": protocol.MethodShutdown}
 	if mode == "shutdown-with-params" {
 		shutdown["params"] = map[string]any{}
 	}
+	answerGrace, exitGrace, killGrace := 2*time.Second, 2*time.Second, 2*time.Second
+	switch mode {
+	case "escalation-closes-at-once":
+		answerGrace = 0
+	case "escalation-sigterm-at-once":
+		exitGrace = 0
+	case "escalation-kills-at-once":
+		// Not 0: the plugin must live long enough to log SIGTERM, or the
+		// check would see no SIGTERM at all.
+		killGrace = 100 * time.Millisecond
+	}
+	term := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	_, ch = h.startRaw(shutdown)
+	answered := true
 	select {
 	case <-ch:
-	case <-time.After(2 * time.Second):
+	case <-time.After(answerGrace):
+		answered = false
+	}
+	if mode == "escalation-sigterm-first" && !answered {
+		term()
+		time.Sleep(time.Second)
 	}
 	stdin.Close()
 	select {
 	case <-exited:
 		os.Exit(0)
-	case <-time.After(2 * time.Second):
+	case <-time.After(exitGrace):
 	}
 	if mode != "no-sigterm" {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		term()
 		select {
 		case <-exited:
 			os.Exit(0)
-		case <-time.After(2 * time.Second):
+		case <-time.After(killGrace):
 		}
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -154,8 +182,11 @@ func runFixtureHost(mode string) {
 // initialize sends the handshake; versions are those the fixture offers.
 func (h *fixtureHost) initialize() map[string]json.RawMessage {
 	versions := []int{2, 1}
-	if h.mode == "initialize-unknown-version" {
+	switch {
+	case h.mode == "initialize-unknown-version":
 		versions = []int{3}
+	case h.mode == "stream-mix-downgrades" && h.relay != nil && h.relay.b.version == 1:
+		versions = []int{1}
 	}
 	m := h.call(protocol.MethodInitialize, map[string]any{
 		"protocol_versions": versions,

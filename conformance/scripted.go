@@ -60,7 +60,7 @@ type scenario struct {
 type event struct {
 	Time time.Time `json:"time"`
 	PID  int       `json:"pid"`
-	// Kind: start, recv, send, eof, signal, exit.
+	// Kind: start, recv, send, eof, signal, alive, exit, transfer.
 	Kind string `json:"kind"`
 	// Cookie is the magic cookie variable as the plugin found it (start).
 	Cookie *string `json:"cookie,omitempty"`
@@ -80,8 +80,12 @@ type event struct {
 
 const maxEventLine = 64 << 10
 
-// maxDataLine is how much of a stream/data line the log keeps.
+// maxDataLine is how much of a canonical stream/data line the log keeps.
 const maxDataLine = 160
+
+// maxNoteLine is how much of any other notification of §7.5.2 the log
+// keeps: more than the longest valid stream/data line.
+const maxNoteLine = 512 << 10
 
 // callbackWait is how long the scripted plugin waits for the answer to one
 // of its callbacks before it goes on without it.
@@ -163,11 +167,17 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	stop := make(chan struct{})
 	var once sync.Once
+	var ticking sync.Once
 	go func() {
 		for s := range sig {
 			p.record(event{Kind: "signal", Signal: s.String()})
-			if s == syscall.SIGTERM && !sc.Stuck {
+			switch {
+			case s == syscall.SIGTERM && !sc.Stuck:
 				once.Do(func() { close(stop) })
+			case s == syscall.SIGTERM:
+				// SIGKILL cannot be logged: the last "alive" says, to
+				// within aliveTick, when it came (host/escalation).
+				ticking.Do(func() { go p.tick() })
 			}
 		}
 	}()
@@ -200,13 +210,29 @@ func serveScripted(dir string, in io.Reader, out io.Writer) int {
 	return 0
 }
 
+// aliveTick is how often a stuck scripted plugin logs that it is still
+// alive once it has got SIGTERM.
+const aliveTick = 50 * time.Millisecond
+
+// tick logs "alive" every aliveTick until the process is killed.
+func (p *scripted) tick() {
+	for {
+		p.record(event{Kind: "alive"})
+		time.Sleep(aliveTick)
+	}
+}
+
 // cut shortens a line for the log: to maxEventLine bytes, and a
-// stream/data line, whose note says all the judges need, to its first
-// maxDataLine bytes.
+// stream/data line in the canonical form, whose note says all the judges
+// need, to its first maxDataLine bytes. Any other stream/data line is kept
+// whole (up to maxNoteLine), so that host/messages-valid can validate it.
 func cut(b []byte, note *streamNote) []byte {
 	limit := maxEventLine
-	if note != nil && note.Method == protocol.MethodStreamData {
+	switch {
+	case note != nil && note.Method == protocol.MethodStreamData && note.Canonical:
 		limit = maxDataLine
+	case note != nil:
+		limit = maxNoteLine
 	}
 	if len(b) > limit {
 		return b[:limit]
