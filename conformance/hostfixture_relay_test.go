@@ -230,7 +230,7 @@ func (r *fixtureRelay) provision(data map[string]any) {
 	select {
 	case <-exited:
 	case <-time.After(2 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		signalGroup(cmd, syscall.SIGKILL)
 		<-exited
 	}
 }
