@@ -47,7 +47,7 @@ const maxAbandoned = 1024
 type sentTable struct {
 	mu      sync.Mutex
 	ids     map[jsonrpc2.ID]bool // true once the caller gave up
-	maxNum  uint64               // the highest numeric id ever added
+	numTop  uint64               // one more than the highest numeric id ever added
 	given   []jsonrpc2.ID        // ids given up on, oldest first, a ring of maxAbandoned
 	givenAt int                  // the ring's oldest slot when it is full
 	retire  []jsonrpc2.ID        // ids given up on that jsonrpc2 still holds a call for
@@ -63,7 +63,7 @@ func (t *sentTable) add(id jsonrpc2.ID) {
 	t.mu.Lock()
 	t.ids[id] = false
 	if !id.IsString {
-		t.maxNum = max(t.maxNum, id.Num)
+		t.numTop = max(t.numTop, id.Num+1)
 	}
 	t.mu.Unlock()
 }
@@ -147,7 +147,7 @@ func (t *sentTable) answer(raw json.RawMessage) answerVerdict {
 			return answerLate
 		}
 		return answerAwaited
-	case !id.IsString && id.Num <= t.maxNum:
+	case !id.IsString && id.Num < t.numTop:
 		return answerAgain
 	default:
 		return answerNeverSent

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +155,48 @@ func TestAnswersJudged(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestGivenUpCallsReleased: a call given up on whose answer never comes
+// leaves nothing behind but its id: jsonrpc2, which holds each call with
+// its request until an answer comes, is handed one so that it lets go.
+func TestGivenUpCallsReleased(t *testing.T) {
+	const calls, paramSize = 200, 64 << 10 // 12.5 MiB of requests, were they kept
+	c, p := newRawPeer(t, nil, protocol.Options{Strict: true, CancelGrace: time.Millisecond})
+	roundTrip := func(id int) {
+		done := make(chan error, 1)
+		go func() { done <- c.Call(context.Background(), "sync", map[string]int{}, nil) }()
+		p.expect(`"sync"`)
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":null}`, id))
+		if err := <-done; err != nil {
+			t.Fatalf("sync call: %v", err)
+		}
+	}
+	roundTrip(1) // the connection's own buffers are grown before measuring
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	params := map[string]string{"pad": strings.Repeat("x", paramSize)}
+	for range calls {
+		if err := c.Call(ctx, "m", params, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want an error wrapping context.Canceled", err)
+		}
+		p.expect(`"$/cancelRequest"`)
+	}
+	// The reader hands jsonrpc2 the ids given up on before it reads the
+	// next line: once the second answer is read, all of them were.
+	roundTrip(calls + 2)
+	roundTrip(calls + 3)
+	grown := int64(heap()) - int64(before)
+	t.Logf("the heap grew by %d bytes", grown)
+	if grown > calls*paramSize/4 {
+		t.Errorf("the heap grew by %d bytes after %d calls of %d bytes were given up on, want them released", grown, calls, paramSize)
 	}
 }
