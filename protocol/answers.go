@@ -163,13 +163,7 @@ func parseID(raw json.RawMessage) (id jsonrpc2.ID, ok bool) {
 		return id, false
 	case raw[0] == '"':
 		id.IsString = true
-		for _, c := range raw {
-			if c == '\\' {
-				json.Unmarshal(raw, &id.Str) //nolint:errcheck // validate checked the string
-				return id, true
-			}
-		}
-		id.Str = string(raw[1 : len(raw)-1])
+		id.Str = unquoteID(raw)
 		return id, true
 	default:
 		// Digits only, at most 2^63-1: checkID made sure.
@@ -178,6 +172,20 @@ func parseID(raw json.RawMessage) (id jsonrpc2.ID, ok bool) {
 		}
 		return id, true
 	}
+}
+
+// unquoteID returns the value of a string id. It is a function of its own
+// so that the variable encoding/json decodes into, which escapes, is
+// allocated only for an id with escapes.
+func unquoteID(raw json.RawMessage) string {
+	for _, c := range raw {
+		if c == '\\' {
+			var s string
+			json.Unmarshal(raw, &s) //nolint:errcheck // validate checked the string
+			return s
+		}
+	}
+	return string(raw[1 : len(raw)-1])
 }
 
 // unexpectedAnswer is the violation an answer the table did not expect
