@@ -27,6 +27,11 @@ import (
 //   - Strict (the host side): the first bad line ends the stream; ReadObject
 //     returns a *[ViolationError] that quotes the line, shortened.
 //
+// Under a [Conn], a well-formed answer that answers no request the Conn
+// awaits an answer to (never sent, already answered, a null id) counts as
+// a bad line too, and an answer to a request whose caller gave up is
+// dropped; see [Conn.Call].
+//
 // Empty lines are skipped, and a "\r" before the "\n" is removed. Lines longer
 // than the cap are never held in memory: their bytes are discarded up to the
 // next newline.
