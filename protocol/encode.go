@@ -18,7 +18,8 @@ import (
 // method, params / result, error.
 
 // outgoing is the message OnSend announced, consumed by the WriteObject
-// that follows it (which also records a request's id, see answers.go). jsonrpc2 serialises both calls under its send lock.
+// that follows it, which also records a request's id (see answers.go).
+// jsonrpc2 serialises both calls under its send lock.
 type outgoing struct {
 	req  *jsonrpc2.Request
 	resp *jsonrpc2.Response
