@@ -18,7 +18,8 @@
 // flow provisioner → host → builder chunk by chunk (the relay).
 //
 // Cancelling the context of a call sends $/cancelRequest and waits, at most
-// [Options.CancelGrace], for the plugin's answer.
+// [Options.CancelGrace], for the plugin's answer. An answer that comes after
+// that is dropped; it is not a protocol violation (a second one is).
 //
 // [Plugin.Close] ends a plugin gracefully: it sends shutdown, closes the
 // plugin's stdin, waits for it to exit, and escalates to SIGTERM and then

@@ -267,23 +267,56 @@ func TestMoreCallFailures(t *testing.T) {
 
 // TestDuplicateAnswer: a second answer with the id of a request already
 // answered breaks the protocol. The first answer stands; the plugin is
-// killed and later calls and Close say why.
+// killed and later calls and Close say why, naming the id.
 func TestDuplicateAnswer(t *testing.T) {
 	opts := fastOptions("helper-duplicate-id")
 	p, inst, pid := startPrepared(t, "duplicate-id", opts)
-	if _, err := inst.Run(t.Context()); err != nil {
-		t.Errorf("Run: %v, want the first answer", err)
+	a, err := inst.Run(t.Context())
+	if err != nil {
+		t.Fatalf("Run: %v, want the first answer", err)
 	}
 	start := time.Now()
 	<-p.Exited()
 	t.Logf("plugin killed %v after the run answer", time.Since(start).Round(time.Millisecond))
-	_, _, err := p.Prepare(t.Context(), protocol.TypeBuilder, "x")
-	checkPluginError(t, opts.Name, err, wantErr{op: protocol.MethodPrepare, is: []error{host.ErrProtocolViolation}, exit: "signal: killed"})
-	if err != nil && !strings.Contains(err.Error(), "already answered") {
-		t.Errorf("error %q does not say the id was already answered", err)
-	}
-	checkPluginError(t, opts.Name, p.Close(), wantErr{op: "close", is: []error{host.ErrProtocolViolation}})
+	_, _, err = p.Prepare(t.Context(), protocol.TypeBuilder, "x")
+	checkPluginError(t, opts.Name, err, wantErr{op: protocol.MethodPrepare, is: []error{host.ErrProtocolViolation, protocol.ErrInvalidRequest}, exit: "signal: killed"})
+	checkAnsweredTwice(t, err, a.ID)
+	err = p.Close()
+	checkPluginError(t, opts.Name, err, wantErr{op: "close", is: []error{host.ErrProtocolViolation}})
+	checkAnsweredTwice(t, err, a.ID)
 	assertGroupGone(t, pid)
+}
+
+// TestDuplicateAnswerWhileClosing: a second answer the host reads only
+// while Close runs, after the monitor stopped watching, fails Close too,
+// and the error names the id.
+func TestDuplicateAnswerWhileClosing(t *testing.T) {
+	opts := fastOptions("helper-duplicate-at-shutdown")
+	p, inst, pid := startPrepared(t, "duplicate-at-shutdown", opts)
+	a, err := inst.Run(t.Context())
+	if err != nil {
+		t.Fatalf("Run: %v, want the first answer", err)
+	}
+	err = p.Close()
+	checkPluginError(t, opts.Name, err, wantErr{op: "close", is: []error{host.ErrProtocolViolation, protocol.ErrInvalidRequest}})
+	checkAnsweredTwice(t, err, a.ID)
+	assertGroupGone(t, pid)
+}
+
+// checkAnsweredTwice checks that err is a protocol violation of an answer
+// to request id, which was already answered, and that its text names id.
+func checkAnsweredTwice(t *testing.T, err error, id string) {
+	t.Helper()
+	var ve *protocol.ViolationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v has no *protocol.ViolationError", err)
+	}
+	if diff := cmp.Diff(id, string(ve.ID)); diff != "" {
+		t.Errorf("the id of the violation (-want +got):\n%s", diff)
+	}
+	if want := "answer to request id " + id + ", which was already answered"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
 }
 
 // TestBadCallbacks: calls to methods the host does not serve, or with

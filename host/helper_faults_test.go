@@ -141,9 +141,22 @@ func faultRun(mode string, m rawMsg, out *rawOut, sc *bufio.Scanner) bool {
 		os.Stdout.Close()
 		fmt.Fprintln(os.Stderr, "closed stdout, still running")
 		time.Sleep(time.Hour)
-	case "duplicate-id":
-		ok()
-		ok()
+	case "duplicate-id", "duplicate-at-shutdown":
+		// The artifact's id is the request's, for the test to find it
+		// named in the error. duplicate-at-shutdown answers once more
+		// before it answers shutdown (helperMain).
+		n := 2
+		if mode == "duplicate-at-shutdown" {
+			n = 1
+		}
+		for range n {
+			out.result(m.ID, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "helper", ID: string(m.ID), Files: []string{}, String: "ok"}})
+		}
+		if mode == "duplicate-id" {
+			// Neither end of input nor anything else ends it: the host
+			// must kill it for the violation.
+			time.Sleep(time.Hour)
+		}
 	case "invalid-utf8-run":
 		out.line("{\"jsonrpc\":\"2.0\",\"method\":\"ui/say\",\"params\":{\"message\":\"\xff\xfe\"}}")
 	case "bad-callbacks":

@@ -139,8 +139,13 @@ func helperMain(mode string) int {
 				out.error(runID, protocol.ErrCancelled)
 			}
 		case protocol.MethodShutdown:
-			if mode == "ignore-term" {
+			switch mode {
+			case "ignore-term":
 				continue
+			case "late-answer", "duplicate-at-shutdown":
+				// The run answered at last (its cancel ignored) or once
+				// more, before shutdown: the host reads it while closing.
+				out.result(runID, protocol.BuilderRunResult{Artifact: &protocol.Artifact{BuilderID: "helper", ID: string(runID), Files: []string{}, String: "late"}})
 			}
 			out.result(m.ID, nil)
 			return 0
@@ -179,7 +184,7 @@ func helperRun(mode string, id json.RawMessage, out *rawOut) {
 		out.result(json.RawMessage("999"), nil)
 	case "result-and-error":
 		out.line(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":null,"error":{"code":-32603,"message":"both"}}`, id))
-	case "hang", "ignore-cancel", "cancellable", "ignore-term":
+	case "hang", "ignore-cancel", "cancellable", "ignore-term", "late-answer":
 		// no answer
 	case "flood-stderr":
 		w := bufio.NewWriterSize(os.Stderr, 64<<10)

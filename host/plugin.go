@@ -52,14 +52,12 @@ type Plugin struct {
 	exited      chan struct{} // see Exited
 	monitorDone chan struct{}
 	closingCh   chan struct{}
-	violated    chan struct{}
 	wg          sync.WaitGroup
 
-	mu        sync.Mutex
-	phase     phase
-	killed    bool
-	violation error
-	broke     *PluginError // why the plugin is unusable, once phase is broken
+	mu     sync.Mutex
+	phase  phase
+	killed bool
+	broke  *PluginError // why the plugin is unusable, once phase is broken
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,7 +77,6 @@ func newPlugin(opts Options, cmd *exec.Cmd) *Plugin {
 		exited:      make(chan struct{}),
 		monitorDone: make(chan struct{}),
 		closingCh:   make(chan struct{}),
-		violated:    make(chan struct{}),
 		comms:       map[string]Communicator{},
 	}
 }
@@ -215,19 +212,13 @@ func (p *Plugin) connOptions() protocol.Options {
 	}
 }
 
-// connLog receives the connection's diagnostics. The jsonrpc2 layer only
-// logs an answer to an unknown request id, which strict mode must treat as a
-// violation; other lines go to Options.Stderr, marked as the host's.
+// connLog receives the connection's diagnostics and writes them to
+// Options.Stderr, marked as the host's. A protocol violation is not among
+// them: the connection ends on it and [protocol.Conn.Err] says why.
 type connLog struct{ p *Plugin }
 
 func (l connLog) Write(b []byte) (int, error) {
 	s := strings.TrimSpace(string(b))
-	const marker = "ignoring response #"
-	if i := strings.Index(s, marker); i >= 0 {
-		id, _, _ := strings.Cut(s[i+len(marker):], " ")
-		l.p.violate(fmt.Errorf("%w: it answered request id %s, which the host never sent or was already answered", ErrProtocolViolation, id))
-		return len(b), nil
-	}
 	if strings.Contains(s, "jsonrpc2: protocol error") {
 		return len(b), nil // the reason is reported by Conn.Err
 	}
@@ -237,15 +228,6 @@ func (l connLog) Write(b []byte) (int, error) {
 		stderrMu.Unlock()
 	}
 	return len(b), nil
-}
-
-func (p *Plugin) violate(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.violation == nil {
-		p.violation = err
-		close(p.violated)
-	}
 }
 
 // Info returns the plugin's answer to initialize.
@@ -384,7 +366,6 @@ func (p *Plugin) monitor() {
 	case <-p.conn.Done():
 	case <-p.procDone: // nil after Connect
 		exitedFirst = true
-	case <-p.violated:
 	case <-p.closingCh:
 		return
 	}
@@ -406,27 +387,36 @@ func (p *Plugin) monitor() {
 // cause says why the plugin became unusable, and whether it broke the protocol.
 func (p *Plugin) cause(exitedFirst bool) (error, bool) {
 	p.mu.Lock()
-	killed, violation := p.killed, p.violation
+	killed := p.killed
 	p.mu.Unlock()
 	if killed {
 		return ErrKilled, false
 	}
-	if violation != nil {
+	if violation := p.violation(); violation != nil {
 		return violation, true
 	}
 	if exitedFirst {
 		return ErrExited, false
 	}
 	err := p.conn.Err()
-	var ve *protocol.ViolationError
 	switch {
-	case errors.As(err, &ve):
-		return fmt.Errorf("%w: %w", ErrProtocolViolation, err), true
 	case err == nil || errors.Is(err, io.EOF):
 		return ErrExited, false
 	default:
 		return fmt.Errorf("%w: %w", ErrExited, err), false
 	}
+}
+
+// violation returns the protocol violation that ended the connection, as
+// an error wrapping [ErrProtocolViolation] and the *protocol.ViolationError,
+// or nil when it is open or ended otherwise.
+func (p *Plugin) violation() error {
+	err := p.conn.Err()
+	var ve *protocol.ViolationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrProtocolViolation, err)
 }
 
 // teardown ends the process (at once when killNow, else after it had
@@ -594,13 +584,15 @@ func (p *Plugin) close() error {
 	p.wg.Wait()
 	p.mu.Lock()
 	p.broke = &PluginError{Plugin: p.name, Err: ErrClosed}
-	// A violation seen while closing (a duplicate answer read after Close
-	// began, when the monitor no longer watches) is reported too: every
-	// line has been read by now, so this does not depend on timing.
-	if p.violation != nil {
-		problems = append([]error{p.violation}, problems...)
-	}
 	p.mu.Unlock()
+	// A violation seen while closing (a duplicate answer read after Close
+	// began, when the monitor no longer watches) is reported too: the
+	// connection's first cause is kept, and every line the plugin wrote
+	// before it exited has been read by now, so this does not depend on
+	// timing.
+	if violation := p.violation(); violation != nil {
+		problems = append([]error{violation}, problems...)
+	}
 
 	exit := p.exitString()
 	switch {

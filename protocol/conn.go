@@ -67,7 +67,11 @@ var _ Handler = HandlerFunc(nil)
 type Options struct {
 	// Strict ends the connection on the first malformed line from the peer
 	// (the host's choice); otherwise malformed lines are answered and
-	// skipped (the plugin's choice). See [LineStream].
+	// skipped (the plugin's choice). See [LineStream]. An answer to a
+	// request this side never sent or that was already answered counts as
+	// malformed: in strict mode [Conn.Err] is then a *[ViolationError]
+	// whose ID is the answer's id; otherwise the answer is logged and
+	// dropped.
 	Strict bool
 	// Tracer, if not nil, records every line in both directions.
 	Tracer *Tracer
@@ -176,6 +180,7 @@ func NewConn(r io.Reader, w io.Writer, c io.Closer, h Handler, opts Options) *Co
 	conn.stream = NewLineStream(r, w, c, opts.Strict, opts.Tracer)
 	conn.stream.onData = conn.onDataLine
 	conn.stream.hold = true
+	conn.stream.sent = newSentTable()
 	conn.stream.OnMalformed = func(err error) { logger.Printf("skipped malformed message: %v", err) }
 	// jsonrpc2.NewConn starts reading at once; hold the first read back
 	// until conn.rpc is set, so no handler can see it unset.
@@ -271,8 +276,15 @@ func (c *Conn) closedError() error {
 // the cancel grace for the answer, which it then returns as usual (a result
 // that arrives after cancelling is still decoded and returned, so nothing
 // the peer made is lost); when the grace runs out it returns an error
-// wrapping ctx.Err(). If the connection closes, the error wraps
-// [ErrConnClosed] and says why.
+// wrapping ctx.Err(). The request is then still in flight for the peer: its
+// answer, however late, is read and dropped, and is no violation (SPEC §8).
+// If the connection closes, the error wraps [ErrConnClosed] and says why.
+//
+// Each answer the peer sends is matched to its request by the line reader,
+// in the order the answers arrive: an answer to a request never sent, or
+// already answered, is a violation (see [Options.Strict]). The ids of the
+// last 1024 requests given up on are remembered; an answer to an older one
+// counts as one to a request already answered.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
 	id := jsonrpc2.ID{Num: c.nextID.Add(1)}
 	w, err := c.rpc.DispatchCall(ctx, method, params, jsonrpc2.PickID(id))
@@ -288,6 +300,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		defer cancel()
 		err = w.Wait(gctx, result)
 		if gctx.Err() != nil && errors.Is(err, gctx.Err()) {
+			c.stream.sent.abandon(id)
 			return fmt.Errorf("no answer within %v of cancelling: %w", c.grace, ctxErr)
 		}
 	}

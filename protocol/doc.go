@@ -7,8 +7,9 @@
 //   - the error codes, as Go error values comparable with errors.Is (errors.go);
 //   - the line framing: one message per line, a size cap, and the rules for
 //     malformed input (frame.go), with a one-pass scan of each line's
-//     members (scan.go) and a one-pass encoder of outgoing messages
-//     (encode.go);
+//     members (scan.go), a one-pass encoder of outgoing messages
+//     (encode.go), and the record of the requests sent, against which
+//     every answer read is judged (answers.go);
 //   - the Go type of every method's params and result (messages.go);
 //   - a symmetric connection that dispatches requests, carries cancellation
 //     both ways and serves byte streams (conn.go): pulled with stream/read

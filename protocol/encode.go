@@ -18,7 +18,8 @@ import (
 // method, params / result, error.
 
 // outgoing is the message OnSend announced, consumed by the WriteObject
-// that follows it. jsonrpc2 serialises both calls under its send lock.
+// that follows it, which also records a request's id (see answers.go).
+// jsonrpc2 serialises both calls under its send lock.
 type outgoing struct {
 	req  *jsonrpc2.Request
 	resp *jsonrpc2.Response
@@ -101,12 +102,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// encodeAnnounced encodes the message OnSend announced into buf as one line
-// ending in a newline. ok is false when there was none, or it is one the
-// generic path must encode.
-func (s *LineStream) encodeAnnounced(buf []byte) ([]byte, bool) {
-	m := s.next
-	s.next = outgoing{}
+// encode encodes the message OnSend announced into buf as one line ending
+// in a newline. ok is false when there was none, or it is one the generic
+// path must encode.
+func (m outgoing) encode(buf []byte) ([]byte, bool) {
 	if m.req == nil && m.resp == nil {
 		return buf, false
 	}

@@ -27,6 +27,11 @@ import (
 //   - Strict (the host side): the first bad line ends the stream; ReadObject
 //     returns a *[ViolationError] that quotes the line, shortened.
 //
+// Under a [Conn], a well-formed answer that answers no request the Conn
+// awaits an answer to (never sent, already answered, a null id) counts as
+// a bad line too, and an answer to a request whose caller gave up is
+// dropped; see [Conn.Call].
+//
 // Empty lines are skipped, and a "\r" before the "\n" is removed. Lines longer
 // than the cap are never held in memory: their bytes are discarded up to the
 // next newline.
@@ -61,6 +66,10 @@ type LineStream struct {
 	hold  bool
 	held  json.RawMessage
 	small []byte
+
+	// sent, when set (NewConn sets it with the OnSend hook), records the
+	// requests written and judges every answer read, see answers.go.
+	sent *sentTable
 }
 
 // NewLineStream returns a LineStream reading from r and writing to w. Close
@@ -91,6 +100,11 @@ type ViolationError struct {
 	Err  *Error // the JSON-RPC error code the line deserves
 	Line []byte // the offending bytes, shortened to at most 200 bytes
 	Size int64  // the length of the whole line
+
+	// ID is set when the line is a well-formed answer that answers no
+	// request this side awaits an answer to (one never sent, one already
+	// answered, or a null id): the answer's id as the peer wrote it.
+	ID json.RawMessage
 
 	response bool // the line was a response, which is never answered
 }
@@ -123,6 +137,11 @@ func shorten(b []byte) []byte {
 // ReadObject reads the next valid message into v, which jsonrpc2 gives as
 // its own message type. See [LineStream] for what happens to bad lines.
 func (s *LineStream) ReadObject(v any) error {
+	if s.sent != nil {
+		if id, ok := s.sent.nextRetire(); ok {
+			return s.retireCall(id, v)
+		}
+	}
 	for {
 		line, size, whole, err := s.readLine()
 		if err != nil {
@@ -156,6 +175,17 @@ func (s *LineStream) ReadObject(v any) error {
 		}
 		s.trace.recv(line)
 		env, id, werr := validate(line)
+		var answerID json.RawMessage
+		if werr == nil && s.sent != nil && env.Method == nil {
+			switch verdict := s.sent.answer(env.ID); verdict {
+			case answerAwaited:
+			case answerLate:
+				continue // its caller gave up; jsonrpc2 was told (retireCall)
+			default:
+				werr = unexpectedAnswer(verdict, env.ID)
+				answerID = append(json.RawMessage(nil), env.ID...)
+			}
+		}
 		if werr == nil {
 			msg := line
 			if s.hold {
@@ -168,7 +198,7 @@ func (s *LineStream) ReadObject(v any) error {
 				return nil
 			}
 		}
-		verr := &ViolationError{Err: werr, Line: shorten(line), Size: size, response: werr.Code == codeBadResponse}
+		verr := &ViolationError{Err: werr, Line: shorten(line), Size: size, ID: answerID, response: werr.Code == codeBadResponse}
 		if verr.response {
 			verr.Err = ErrInvalidRequest.WithMessage("%s", werr.Message)
 		}
@@ -436,10 +466,30 @@ func checkID(raw json.RawMessage) *Error {
 // A message announced through the jsonrpc2 connection's OnSend hook (as
 // [NewConn] arranges) is encoded by this package in one pass, "jsonrpc"
 // first; anything else goes through encoding/json.
+//
+// A request announced that way, with an id, is recorded as awaiting an
+// answer before it is written (and forgotten again if it cannot be), so
+// that the answer is expected however soon it comes.
 func (s *LineStream) WriteObject(v any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if b, ok := s.encodeAnnounced(s.wbuf[:0]); ok {
+	m := s.next
+	s.next = outgoing{}
+	if s.sent != nil && m.req != nil && !m.req.Notif {
+		s.sent.add(m.req.ID)
+		if err := s.writeObject(m, v); err != nil {
+			s.sent.drop(m.req.ID)
+			return err
+		}
+		return nil
+	}
+	return s.writeObject(m, v)
+}
+
+// writeObject writes v, which m announced (when it is not empty), with
+// s.wmu held.
+func (s *LineStream) writeObject(m outgoing, v any) error {
+	if b, ok := m.encode(s.wbuf[:0]); ok {
 		return s.writeLocked(b)
 	}
 	b, err := marshalLine(s.wbuf[:0], v)
