@@ -19,11 +19,14 @@ type CopyConfig struct {
 	Content *string `json:"content,omitempty"`
 }
 
+// guide:start key-rules
 // KeyRules states, in the configuration schema, that exactly one of source
 // and content is set: "" does not set source, but it sets content.
 func (CopyConfig) KeyRules() []pluginkit.KeyRule {
 	return []pluginkit.KeyRule{pluginkit.ExactlyOneOf("source", "content")}
 }
+
+// guide:end
 
 type Copy struct{ config CopyConfig }
 
