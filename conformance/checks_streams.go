@@ -511,9 +511,19 @@ func checkStopsAfterCancel(c *checkCtx) error {
 		defer t.Stop()
 		select {
 		case err := <-done:
-			received, _, after := in.stats()
+			received, granted, after := in.stats()
 			s.tr.notef("the plugin sent %d bytes of stdout, %d of them after the runner's stream/cancel", received+after, after)
-			return err
+			if err != nil {
+				return err
+			}
+			// Chunks written before the cancel arrived may still come
+			// (they crossed it), but never more than the credit the
+			// runner had granted when it cancelled: the runner grants
+			// none after. More means the plugin went on sending.
+			if received+after > granted {
+				return fmt.Errorf("the plugin sent %d bytes of stdout %s after the runner's stream/cancel, %d more than the credit it had been granted (%d): it did not stop (§7.5.2 rule 4: after stream/cancel the sender sends no more stream/data except lines already written)", after, h, received+after-granted, granted)
+			}
+			return nil
 		case <-t.C:
 			received, _, after := in.stats()
 			in.release()
