@@ -192,6 +192,7 @@ func TestFlow2Rules(t *testing.T) {
 	}
 	const credit8 = `{"jsonrpc":"2.0","method":"stream/credit","params":{"source":"s1","bytes":8}}`
 	const endS1 = `{"jsonrpc":"2.0","method":"stream/end","params":{"source":"s1"}}`
+	const abortS1 = `{"jsonrpc":"2.0","method":"stream/end","params":{"source":"s1","error":{"code":-32007,"message":"component failed: reading source stream: input/output error"}}}`
 	for _, tc := range []struct {
 		name   string
 		setup  setup
@@ -223,6 +224,34 @@ func TestFlow2Rules(t *testing.T) {
 			want:   []rule2{v2SpeaksFirst},
 			data:   "hello",
 			reason: "the chunk counts against the window the runner was about to grant, so only rule 1 is broken",
+		},
+		{
+			name:   "abort before credit",
+			setup:  readSource(8, never),
+			lines:  []string{abortS1},
+			want:   []rule2{v2SpeaksFirst},
+			reason: "§7.5.2 rule 1: the offerer of a source sends nothing for it, not even stream/end, before the reader's first credit",
+		},
+		{
+			name:   "abort after credit",
+			setup:  readSource(8, closed),
+			lines:  []string{`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, abortS1},
+			data:   "hello",
+			reason: "rule 4: a sender whose local end failed ends the stream with an error instead of more data",
+		},
+		{
+			name:   "empty stream ended at once",
+			setup:  readSource(8, closed),
+			lines:  []string{endS1},
+			sent:   []string{credit8},
+			reason: "a source with no bytes may end right after the first credit; a sink's writer may end it before any credit",
+		},
+		{
+			name:   "chunks crossing our cancel",
+			setup:  readSource(4, closed),
+			lines:  []string{`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`},
+			want:   []rule2{v2OverCredit},
+			reason: "rule 3: after our stream/cancel, chunks the sender wrote before it saw the cancel are discarded without a verdict, whatever the credit",
 		},
 		{
 			name:   "data for a source never offered",
