@@ -434,3 +434,30 @@ func TestFlow2AfterRelease(t *testing.T) {
 		t.Errorf("read after release: %q, %v; want what arrived before it", b, err)
 	}
 }
+
+// TestNotCanonical checks that a stream/data line off the canonical form
+// is reported with what to change.
+func TestNotCanonical(t *testing.T) {
+	data := []byte{0xff, 0xfb, 'x'} // base64 "//t4", with slashes to escape
+	for _, tc := range []struct {
+		name string
+		r    ref2
+		line string
+		want string
+	}{
+		{"canonical", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"//t4"}}`, ""},
+		{"canonical sink", ref2{sink: true, handle: "a b<&>"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"sink":"a b<&>","data":"//t4"}}`, ""},
+		{"whitespace", ref2{handle: "s1"}, `{"jsonrpc":"2.0", "method":"stream/data","params":{"source":"s1","data":"//t4"}}`, "whitespace between the tokens"},
+		{"data first", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":"//t4","source":"s1"}}`, "the members are not jsonrpc, method, then params with source then data, and nothing else"},
+		{"params first", ref2{sink: true, handle: "s1"}, `{"params":{"sink":"s1","data":"//t4"},"jsonrpc":"2.0","method":"stream/data"}`, "the members are not jsonrpc, method, then params with sink then data, and nothing else"},
+		{"escaped slash", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"\/\/t4"}}`, "an escape in the payload"},
+		{"escaped handle", ref2{handle: `s"1`}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s\"1","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
+		{"non-ASCII handle", ref2{handle: "sü"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"sü","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, notCanonical([]byte(tc.line), tc.r, data)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
