@@ -58,7 +58,7 @@ var streamChecks = []Check{
 	},
 	{
 		ID: "streams/source-waits-for-credit", Section: "§7.5.2", Level: Must,
-		Title: "sends nothing for a source it offered before the runner's first stream/credit (held back 1s)",
+		Title: "sends nothing for a source it offered before the runner's first stream/credit (held back 1s for its first source)",
 		run:   checkSourceWaitsForCredit,
 	},
 	{

@@ -461,3 +461,38 @@ func TestNotCanonical(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldCreditFirstSourceOnly checks that the runner holds back the
+// first credit of the plugin's first source only: one hold per source
+// would let a plugin with many sources run out of the check's time on the
+// runner's own waits, a failure SPEC does not state.
+func TestHoldCreditFirstSourceOnly(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHostSide(t.TempDir())
+	h.setVersion(2)
+	h.setPlan(streamPlan{holdCredit: time.Hour})
+	h.flow = newFlow2(func([]byte) error { return nil })
+	s := &session{ctx: ctx}
+	var held []bool
+	for i, line := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"communicator/upload","params":{"communicator":"c1","path":"a","source":"s1","size":1}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"communicator/start","params":{"communicator":"c1","command":"cat","stdin":"s2","stdout":"s3"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"communicator/upload","params":{"communicator":"c1","path":"b","source":"s4","size":1}}`,
+	} {
+		m, err := parseMessage([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.preRegister(s, m)
+		rs := h.pre[m.idKey()]
+		if rs == nil {
+			t.Fatalf("request %d: its streams were not registered", i+1)
+		}
+		for _, in := range rs.ins {
+			held = append(held, in.opts.Hold != nil)
+		}
+	}
+	if diff := cmp.Diff([]bool{true, false, false}, held); diff != "" {
+		t.Errorf("first credit held back, by source (-want +got):\n%s", diff)
+	}
+}
