@@ -638,11 +638,16 @@ func (h *hostSide) newOffers(ctx context.Context, s *session) *offers {
 	return &offers{h: h, s: s, ctx: ctx, v2: h.v2(), plan: h.currentPlan()}
 }
 
+// mintStream mints a handle for a stream the runner offers. Handles are
+// opaque strings (SPEC §7.6): the runner's hold a space and characters
+// that a plugin treating them as identifiers, paths or markup would trip
+// on, and stay printable ASCII without '"' and '\' (so that the
+// plugin's stream/data for them can be canonical, §7.5.2).
 func (h *hostSide) mintStream() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
-	return "s" + strconv.Itoa(h.next)
+	return "s" + strconv.Itoa(h.next) + " /<&>"
 }
 
 // source offers r as a source stream and returns its handle.
