@@ -639,15 +639,16 @@ func (h *hostSide) newOffers(ctx context.Context, s *session) *offers {
 }
 
 // mintStream mints a handle for a stream the runner offers. Handles are
-// opaque strings (SPEC §7.6): the runner's hold a space and characters
-// that a plugin treating them as identifiers, paths or markup would trip
-// on, and stay printable ASCII without '"' and '\' (so that the
-// plugin's stream/data for them can be canonical, §7.5.2).
+// opaque strings (SPEC §7.6): the runner's hold a space, '/', '#', '%' and
+// '?', on which a plugin treating them as identifiers, paths or URLs would
+// trip. They stay printable ASCII without '"' and '\', and without the
+// '<', '>' and '&' that common JSON encoders escape, so that the plugin's
+// stream/data for them can be canonical (§7.5.2) whatever it encodes with.
 func (h *hostSide) mintStream() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
-	return "s" + strconv.Itoa(h.next) + " /<&>"
+	return "s" + strconv.Itoa(h.next) + " /#%?"
 }
 
 // source offers r as a source stream and returns its handle.
