@@ -226,11 +226,14 @@ func notCanonical(line []byte, r ref2, data []byte) string {
 	if json.Compact(&compact, line) == nil && bytes.Equal(compact.Bytes(), canon) {
 		return "whitespace between the tokens"
 	}
+	member := "source"
+	if r.sink {
+		member = "sink"
+	}
 	head := canon[:bytes.LastIndex(canon, []byte(`"data":"`))+len(`"data":"`)]
 	if !bytes.HasPrefix(compact.Bytes(), head) {
-		member := "source"
-		if r.sink {
-			member = "sink"
+		if bytes.HasPrefix(compact.Bytes(), []byte(`{"jsonrpc":"2.0","method":"stream/data","params":{"`+member+`":"`)) {
+			return "an escape in the handle"
 		}
 		return fmt.Sprintf(`the members are not jsonrpc, method, then params with %s then data, and nothing else`, member)
 	}

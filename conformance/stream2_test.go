@@ -451,6 +451,7 @@ func TestNotCanonical(t *testing.T) {
 		{"data first", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":"//t4","source":"s1"}}`, "the members are not jsonrpc, method, then params with source then data, and nothing else"},
 		{"params first", ref2{sink: true, handle: "s1"}, `{"params":{"sink":"s1","data":"//t4"},"jsonrpc":"2.0","method":"stream/data"}`, "the members are not jsonrpc, method, then params with sink then data, and nothing else"},
 		{"escaped slash", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"\/\/t4"}}`, "an escape in the payload"},
+		{"handle escaped needlessly", ref2{sink: true, handle: "s1 <&>"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"sink":"s1 \u003c\u0026\u003e","data":"//t4"}}`, "an escape in the handle"},
 		{"escaped handle", ref2{handle: `s"1`}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s\"1","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
 		{"non-ASCII handle", ref2{handle: "sü"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"sü","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
 	} {
