@@ -114,14 +114,14 @@ var fixtureCases = []struct {
 	{mode: "ignores-credit", breaks: "streams/credit-respected", reason: "reads every stream/credit as 16 times its bytes", run: streamingChecks},
 	{mode: "end-twice", breaks: "streams/end-once", reason: "writes every stream/end twice", run: streamingChecks},
 	{mode: "answers-before-end", breaks: "streams/finished-before-answer", reason: "writes the stream/end of a host's sink after the answer to its request", run: streamingChecks},
-	{mode: "empty-chunk", breaks: "streams/chunk-size", reason: "writes a stream/data of 0 bytes before every stream/end", run: streamingChecks},
+	// The schema forbids an empty payload too (minLength 4), so messages-valid fails as well.
+	{mode: "empty-chunk", breaks: "streams/chunk-size", reason: "writes a stream/data of 0 bytes before every stream/end", run: streamingChecks, skips: "schema/messages"},
 	{mode: "data-member-order", breaks: "streams/canonical-form", reason: `writes stream/data with "data" first`, run: streamingChecks},
 	{mode: "data-before-credit", breaks: "streams/source-waits-for-credit", reason: "credits its own sources, so their data goes before the host's credit", run: streamingChecks},
 	{mode: "credits-sink-early", breaks: "streams/sink-credit-after-data", reason: "credits each sink it offers right after the request", run: streamingChecks},
 	{mode: "accepts-oversize", breaks: "streams/over-credit-cancelled", reason: "splits a chunk of more than 262144 bytes in two instead of cancelling", run: streamingChecks},
 	{mode: "canonical-only", breaks: "streams/non-canonical-accepted", reason: "drops stream/data lines not in the canonical form", run: streamingChecks},
 	{mode: "keeps-credit", breaks: "streams/credit-returned", reason: "grants each host source its first credit and never more", run: streamingChecks},
-	{mode: "ignores-stream-cancel", breaks: "streams/stops-after-cancel", reason: "drops stream/cancel", run: streamingChecks},
 	{mode: "sends-after-cancel", breaks: "streams/stops-after-cancel", reason: "reads stream/cancel as a credit of 2^30 bytes: it answers at once, but sends its whole output after the cancel", run: streamingChecks},
 }
 

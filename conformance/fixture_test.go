@@ -116,8 +116,7 @@ func runFixture(mode string) {
 	var in io.Reader = os.Stdin
 	switch mode {
 	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered",
-		"ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel", "data-before-credit",
-		"sends-after-cancel":
+		"ignores-credit", "accepts-oversize", "canonical-only", "data-before-credit", "sends-after-cancel":
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
@@ -354,7 +353,7 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		if bytes.HasSuffix(line, []byte("\r\n")) {
 			return []byte("{broken\n")
 		}
-	case "ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel", "sends-after-cancel":
+	case "ignores-credit", "accepts-oversize", "canonical-only", "sends-after-cancel":
 		return f.rewriteStreamIn(line)
 	case "cancel-with-id-answered":
 		var m map[string]json.RawMessage
@@ -406,8 +405,6 @@ func (f *fixture) rewriteStreamIn(line []byte) []byte {
 			return nil
 		}
 		return line
-	case f.mode == "ignores-stream-cancel" && m.Method == protocol.MethodStreamCancel:
-		return nil
 	case f.mode == "sends-after-cancel" && m.Method == protocol.MethodStreamCancel:
 		// The plugin takes a cancel for the largest credit and goes on
 		// sending: it answers as soon as it is done, but with more
