@@ -58,7 +58,7 @@ var streamChecks = []Check{
 	},
 	{
 		ID: "streams/source-waits-for-credit", Section: "§7.5.2", Level: Must,
-		Title: "sends nothing for a source it offered before the runner's first stream/credit (held back 1s)",
+		Title: "sends nothing for a source it offered before the runner's first stream/credit (held back 1s for its first source)",
 		run:   checkSourceWaitsForCredit,
 	},
 	{
@@ -339,9 +339,29 @@ func checkSinkCreditAfterData(c *checkCtx) error {
 	return nil
 }
 
-// streamCancelBound is how long the runner waits for a stream/cancel, or for
-// the answer to a request whose stream it cancelled.
-const streamCancelBound = 5 * time.Second
+// patience returns how long a stream check waits for something SPEC
+// requires without a time limit (a stream/cancel, more credit, the answer
+// to a request whose stream it cancelled) before it calls it missing: until
+// shortly before the check's own deadline, so that a slow but correct plugin
+// is given the whole -timeout, and a missing message is reported as such
+// rather than as a timeout. It is never less than minPatience.
+func (c *checkCtx) patience() time.Duration {
+	d, ok := c.ctx.Deadline()
+	if !ok {
+		return defaultPatience
+	}
+	return max(time.Until(d)-patienceMargin, minPatience)
+}
+
+const (
+	// patienceMargin is what patience leaves of the check's time for the
+	// report.
+	patienceMargin = time.Second
+	// minPatience is the least patience, whatever the deadline.
+	minPatience = time.Second
+	// defaultPatience is the patience of a check without a deadline.
+	defaultPatience = 8 * time.Second
+)
 
 func checkOverCreditCancelled(c *checkCtx) error {
 	o, err := c.runStreams(streamRun{plan: streamPlan{oversize: true}, provision: true})
@@ -359,7 +379,8 @@ func checkOverCreditCancelled(c *checkCtx) error {
 			break
 		}
 		n++
-		deadline := time.Now().Add(streamCancelBound)
+		wait := c.patience()
+		deadline := time.Now().Add(wait)
 		for {
 			_, _, cancelled, werr := out.stats()
 			if cancelled {
@@ -369,7 +390,7 @@ func checkOverCreditCancelled(c *checkCtx) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return failf("%s: chunk of %d bytes with a credit of %d: no stream/cancel within %v (the plugin took the chunk)", out.ref, protocol.MaxChunkSize+1, protocol.InitialSinkWindow, streamCancelBound)
+				return failf("%s: chunk of %d bytes with a credit of %d: no stream/cancel within %v (the plugin took the chunk)", out.ref, protocol.MaxChunkSize+1, protocol.InitialSinkWindow, wait.Round(time.Millisecond))
 			}
 			select {
 			case <-time.After(20 * time.Millisecond):
@@ -417,10 +438,6 @@ func checkNonCanonicalAccepted(c *checkCtx) error {
 	return nil
 }
 
-// stallBound is how long the runner waits for credit before it calls a
-// transfer stalled.
-const stallBound = 3 * time.Second
-
 func checkCreditReturned(c *checkCtx) error {
 	const size = 3 << 20
 	o, err := c.runStreams(streamRun{use: func(ctx context.Context, s *session, comm string) error {
@@ -438,6 +455,7 @@ func checkCreditReturned(c *checkCtx) error {
 			done <- answer{m, err}
 		}()
 		lastGranted, since := int64(-1), time.Now()
+		stall := time.Now().Add(c.patience())
 		for {
 			select {
 			case a := <-done:
@@ -457,9 +475,12 @@ func checkCreditReturned(c *checkCtx) error {
 				lastGranted, since = granted, time.Now()
 				continue
 			}
-			if time.Since(since) > stallBound {
+			// Without new credit the upload cannot progress; a slow
+			// consumer is given until shortly before the check's
+			// deadline (patience), not a fixed time.
+			if time.Now().After(stall) && time.Since(since) >= minPatience {
 				src.release() // unblocks the upload's stream; the answer no longer matters
-				return fmt.Errorf("stalled: the plugin granted %d bytes of credit for the runner's source %s, the runner sent them all, and no more credit came within %v (the upload is %d bytes)", granted, h, stallBound, size)
+				return fmt.Errorf("stalled: the plugin granted %d bytes of credit for the runner's source %s, the runner sent them all, and no more credit came in the %v that followed (the upload is %d bytes; §7.5.2 rule 2: the receiver returns credit as it consumes bytes)", granted, h, time.Since(since).Round(time.Millisecond), size)
 			}
 		}
 	}})
@@ -485,17 +506,28 @@ func checkStopsAfterCancel(c *checkCtx) error {
 			_, err := of.call(protocol.MethodCommStart, protocol.CommStartParams{Communicator: comm, Command: fmt.Sprintf("head -c %d /dev/zero", size), Stdout: h})
 			done <- err
 		}()
-		t := time.NewTimer(stallBound + streamCancelBound)
+		wait := c.patience()
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case err := <-done:
-			received, _, after := in.stats()
+			received, granted, after := in.stats()
 			s.tr.notef("the plugin sent %d bytes of stdout, %d of them after the runner's stream/cancel", received+after, after)
-			return err
+			if err != nil {
+				return err
+			}
+			// Chunks written before the cancel arrived may still come
+			// (they crossed it), but never more than the credit the
+			// runner had granted when it cancelled: the runner grants
+			// none after. More means the plugin went on sending.
+			if received+after > granted {
+				return fmt.Errorf("the plugin sent %d bytes of stdout %s after the runner's stream/cancel, %d more than the credit it had been granted (%d): it did not stop (§7.5.2 rule 4: after stream/cancel the sender sends no more stream/data except lines already written)", after, h, received+after-granted, granted)
+			}
+			return nil
 		case <-t.C:
 			received, _, after := in.stats()
 			in.release()
-			return fmt.Errorf("communicator/start of `head -c %d /dev/zero` not answered within %v; the runner cancelled its stdout %s after %d bytes and got %d more", size, stallBound+streamCancelBound, h, received, after)
+			return fmt.Errorf("communicator/start of `head -c %d /dev/zero` not answered within %v; the runner cancelled its stdout %s after %d bytes and got %d more (§7.5.2 rule 4: after stream/cancel the sender stops)", size, wait.Round(time.Millisecond), h, received, after)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -116,7 +116,7 @@ func runFixture(mode string) {
 	var in io.Reader = os.Stdin
 	switch mode {
 	case "batch-split", "answers-notifications", "negative-id-accepted", "crlf-rejected", "cancel-with-id-answered",
-		"ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel", "data-before-credit":
+		"ignores-credit", "accepts-oversize", "canonical-only", "data-before-credit", "sends-after-cancel":
 		in = f.readFilter(os.Stdin)
 	}
 	f.logger.Printf("started in mode %s", mode)
@@ -353,7 +353,7 @@ func (f *fixture) rewriteIn(line []byte) []byte {
 		if bytes.HasSuffix(line, []byte("\r\n")) {
 			return []byte("{broken\n")
 		}
-	case "ignores-credit", "accepts-oversize", "canonical-only", "ignores-stream-cancel":
+	case "ignores-credit", "accepts-oversize", "canonical-only", "sends-after-cancel":
 		return f.rewriteStreamIn(line)
 	case "cancel-with-id-answered":
 		var m map[string]json.RawMessage
@@ -405,8 +405,13 @@ func (f *fixture) rewriteStreamIn(line []byte) []byte {
 			return nil
 		}
 		return line
-	case f.mode == "ignores-stream-cancel" && m.Method == protocol.MethodStreamCancel:
-		return nil
+	case f.mode == "sends-after-cancel" && m.Method == protocol.MethodStreamCancel:
+		// The plugin takes a cancel for the largest credit and goes on
+		// sending: it answers as soon as it is done, but with more
+		// bytes than it was ever granted.
+		m.Method = protocol.MethodStreamCredit
+		delete(m.Params, "error")
+		m.Params["bytes"] = json.RawMessage(`1073741824`)
 	default:
 		return line
 	}

@@ -60,6 +60,9 @@ type hostSide struct {
 	// pluginSources and pluginSinks count the streams the plugin offered
 	// in its communicator requests (version 2).
 	pluginSources, pluginSinks int
+	// creditHeld says the first credit of one plugin source was held
+	// back (streamPlan.holdCredit); later sources get theirs at once.
+	creditHeld bool
 	// oversized receives each plugin sink to which the runner sent an
 	// oversized first chunk (streamPlan.oversize).
 	oversized chan *outbound2
@@ -635,11 +638,17 @@ func (h *hostSide) newOffers(ctx context.Context, s *session) *offers {
 	return &offers{h: h, s: s, ctx: ctx, v2: h.v2(), plan: h.currentPlan()}
 }
 
+// mintStream mints a handle for a stream the runner offers. Handles are
+// opaque strings (SPEC §7.6): the runner's hold a space, '/', '#', '%' and
+// '?', on which a plugin treating them as identifiers, paths or URLs would
+// trip. They stay printable ASCII without '"' and '\', and without the
+// '<', '>' and '&' that common JSON encoders escape, so that the plugin's
+// stream/data for them can be canonical (§7.5.2) whatever it encodes with.
 func (h *hostSide) mintStream() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
-	return "s" + strconv.Itoa(h.next)
+	return "s" + strconv.Itoa(h.next) + " /#%?"
 }
 
 // source offers r as a source stream and returns its handle.
@@ -777,8 +786,10 @@ type streamPlan struct {
 	// than the implicit InitialSinkWindow); 0 means
 	// protocol.DefaultStreamWindow.
 	sinkWindow int64
-	// holdCredit, when not zero, delays the first credit of each source
-	// the plugin offers: data that arrives meanwhile breaks rule 1.
+	// holdCredit, when not zero, delays the first credit of the first
+	// source the plugin offers: data that arrives meanwhile breaks rule
+	// 1. Only the first: a plugin with many sources must not run out of
+	// the check's time because of the runner's own waits.
 	holdCredit time.Duration
 	// spell, when not nil, spells the stream/data lines the runner sends.
 	spell func(r ref2, data []byte) []byte
@@ -851,9 +862,12 @@ func (h *hostSide) preRegister(s *session, m *message) {
 	rs := &reqStreams{h: h, s: s, ctx: s.ctx, v2: true, plan: plan, ins: map[string]*inbound2{}, outs: map[string]*outbound2{}}
 	for _, hd := range sources {
 		var hold <-chan struct{}
-		if plan.holdCredit > 0 {
+		h.mu.Lock()
+		if plan.holdCredit > 0 && !h.creditHeld {
+			h.creditHeld = true
 			hold = afterChan(s.ctx, plan.holdCredit)
 		}
+		h.mu.Unlock()
 		rs.ins[hd] = h.flow.registerSource(s.ctx, hd, recvOptions{Window: plan.sourceWindow, Hold: hold})
 	}
 	for _, hd := range sinks {

@@ -94,8 +94,28 @@ type violation2 struct {
 	Line   []byte
 }
 
+// spec names the sentence of SPEC §7.5.2 a rule comes from, for the
+// messages an outside author reads.
+func (r rule2) spec() string {
+	switch r {
+	case v2SpeaksFirst, v2SinkCreditEarly:
+		return "§7.5.2 rule 1"
+	case v2OverCredit:
+		return "§7.5.2 rule 2"
+	case v2AfterEnd, v2Unknown:
+		return "§7.5.2 rule 3"
+	case v2Unfinished:
+		return "§7.5.2 rule 5"
+	case v2ChunkSize:
+		return "§7.5.2 stream/data: 1 to 262144 bytes"
+	case v2NotCanonical:
+		return "§7.5.2 canonical form"
+	}
+	return "§7.5.2 and the method's schema"
+}
+
 func (v violation2) String() string {
-	s := fmt.Sprintf("%s: %s", v.Stream, v.Detail)
+	s := fmt.Sprintf("%s: %s (%s)", v.Stream, v.Detail, v.Rule.spec())
 	if v.Line != nil {
 		s += ": " + printable(v.Line)
 	}
@@ -191,6 +211,49 @@ func canonicalData(r ref2, data []byte) []byte {
 	return b.Bytes()
 }
 
+// notCanonical says how a valid stream/data line differs from the
+// canonical form of §7.5.2, or returns "" when it is canonical, so that an
+// author knows what to change.
+func notCanonical(line []byte, r ref2, data []byte) string {
+	canon := canonicalData(r, data)
+	switch {
+	case !canonicalHandle(r.handle):
+		return `the handle is not printable ASCII without '"' and '\'`
+	case bytes.Equal(line, canon):
+		return ""
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, line) == nil && bytes.Equal(compact.Bytes(), canon) {
+		return "whitespace between the tokens"
+	}
+	member := "source"
+	if r.sink {
+		member = "sink"
+	}
+	head := canon[:bytes.LastIndex(canon, []byte(`"data":"`))+len(`"data":"`)]
+	if !bytes.HasPrefix(compact.Bytes(), head) {
+		if bytes.HasPrefix(compact.Bytes(), []byte(`{"jsonrpc":"2.0","method":"stream/data","params":{"`+member+`":"`)) {
+			return "an escape in the handle"
+		}
+		return fmt.Sprintf(`the members are not jsonrpc, method, then params with %s then data, and nothing else`, member)
+	}
+	if bytes.IndexByte(compact.Bytes()[len(head):], '\\') >= 0 {
+		return "an escape in the payload"
+	}
+	return "something follows the payload"
+}
+
+// canonicalHandle reports whether h may appear in the canonical form:
+// printable ASCII without '"' and '\'.
+func canonicalHandle(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // quoteHandle returns h as a JSON string: as it is between quotes when
 // it is printable ASCII without '"' and '\' (the canonical form), escaped
 // otherwise.
@@ -259,8 +322,8 @@ func (f *flow2) receive(line []byte) bool {
 			f.violate(v2Malformed, r, line, "stream/data payload is not padded standard base64: %v", err)
 			return true
 		}
-		if !bytes.Equal(line, canonicalData(r, data)) {
-			f.violate(v2NotCanonical, r, line, "stream/data not in the canonical form")
+		if why := notCanonical(line, r, data); why != "" {
+			f.violate(v2NotCanonical, r, line, "stream/data not in the canonical form: %s", why)
 		}
 		f.data(r, data, line)
 	case protocol.MethodStreamEnd:

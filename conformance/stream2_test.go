@@ -192,6 +192,7 @@ func TestFlow2Rules(t *testing.T) {
 	}
 	const credit8 = `{"jsonrpc":"2.0","method":"stream/credit","params":{"source":"s1","bytes":8}}`
 	const endS1 = `{"jsonrpc":"2.0","method":"stream/end","params":{"source":"s1"}}`
+	const abortS1 = `{"jsonrpc":"2.0","method":"stream/end","params":{"source":"s1","error":{"code":-32007,"message":"component failed: reading source stream: input/output error"}}}`
 	for _, tc := range []struct {
 		name   string
 		setup  setup
@@ -223,6 +224,34 @@ func TestFlow2Rules(t *testing.T) {
 			want:   []rule2{v2SpeaksFirst},
 			data:   "hello",
 			reason: "the chunk counts against the window the runner was about to grant, so only rule 1 is broken",
+		},
+		{
+			name:   "abort before credit",
+			setup:  readSource(8, never),
+			lines:  []string{abortS1},
+			want:   []rule2{v2SpeaksFirst},
+			reason: "§7.5.2 rule 1: the offerer of a source sends nothing for it, not even stream/end, before the reader's first credit",
+		},
+		{
+			name:   "abort after credit",
+			setup:  readSource(8, closed),
+			lines:  []string{`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, abortS1},
+			data:   "hello",
+			reason: "rule 4: a sender whose local end failed ends the stream with an error instead of more data",
+		},
+		{
+			name:   "empty stream ended at once",
+			setup:  readSource(8, closed),
+			lines:  []string{endS1},
+			sent:   []string{credit8},
+			reason: "a source with no bytes may end right after the first credit; a sink's writer may end it before any credit",
+		},
+		{
+			name:   "chunks crossing our cancel",
+			setup:  readSource(4, closed),
+			lines:  []string{`{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"aGVsbG8="}}`},
+			want:   []rule2{v2OverCredit},
+			reason: "rule 3: after our stream/cancel, chunks the sender wrote before it saw the cancel are discarded without a verdict, whatever the credit",
 		},
 		{
 			name:   "data for a source never offered",
@@ -403,5 +432,68 @@ func TestFlow2AfterRelease(t *testing.T) {
 	}
 	if b, err := io.ReadAll(in); err != nil || string(b) != "hi" {
 		t.Errorf("read after release: %q, %v; want what arrived before it", b, err)
+	}
+}
+
+// TestNotCanonical checks that a stream/data line off the canonical form
+// is reported with what to change.
+func TestNotCanonical(t *testing.T) {
+	data := []byte{0xff, 0xfb, 'x'} // base64 "//t4", with slashes to escape
+	for _, tc := range []struct {
+		name string
+		r    ref2
+		line string
+		want string
+	}{
+		{"canonical", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"//t4"}}`, ""},
+		{"canonical sink", ref2{sink: true, handle: "a b<&>"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"sink":"a b<&>","data":"//t4"}}`, ""},
+		{"whitespace", ref2{handle: "s1"}, `{"jsonrpc":"2.0", "method":"stream/data","params":{"source":"s1","data":"//t4"}}`, "whitespace between the tokens"},
+		{"data first", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"data":"//t4","source":"s1"}}`, "the members are not jsonrpc, method, then params with source then data, and nothing else"},
+		{"params first", ref2{sink: true, handle: "s1"}, `{"params":{"sink":"s1","data":"//t4"},"jsonrpc":"2.0","method":"stream/data"}`, "the members are not jsonrpc, method, then params with sink then data, and nothing else"},
+		{"escaped slash", ref2{handle: "s1"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s1","data":"\/\/t4"}}`, "an escape in the payload"},
+		{"handle escaped needlessly", ref2{sink: true, handle: "s1 <&>"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"sink":"s1 \u003c\u0026\u003e","data":"//t4"}}`, "an escape in the handle"},
+		{"escaped handle", ref2{handle: `s"1`}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"s\"1","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
+		{"non-ASCII handle", ref2{handle: "sü"}, `{"jsonrpc":"2.0","method":"stream/data","params":{"source":"sü","data":"//t4"}}`, `the handle is not printable ASCII without '"' and '\'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, notCanonical([]byte(tc.line), tc.r, data)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHoldCreditFirstSourceOnly checks that the runner holds back the
+// first credit of the plugin's first source only: one hold per source
+// would let a plugin with many sources run out of the check's time on the
+// runner's own waits, a failure SPEC does not state.
+func TestHoldCreditFirstSourceOnly(t *testing.T) {
+	ctx := testCtx(t)
+	h := newHostSide(t.TempDir())
+	h.setVersion(2)
+	h.setPlan(streamPlan{holdCredit: time.Hour})
+	h.flow = newFlow2(func([]byte) error { return nil })
+	s := &session{ctx: ctx}
+	var held []bool
+	for i, line := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"communicator/upload","params":{"communicator":"c1","path":"a","source":"s1","size":1}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"communicator/start","params":{"communicator":"c1","command":"cat","stdin":"s2","stdout":"s3"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"communicator/upload","params":{"communicator":"c1","path":"b","source":"s4","size":1}}`,
+	} {
+		m, err := parseMessage([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.preRegister(s, m)
+		rs := h.pre[m.idKey()]
+		if rs == nil {
+			t.Fatalf("request %d: its streams were not registered", i+1)
+		}
+		for _, in := range rs.ins {
+			held = append(held, in.opts.Hold != nil)
+		}
+	}
+	if diff := cmp.Diff([]bool{true, false, false}, held); diff != "" {
+		t.Errorf("first credit held back, by source (-want +got):\n%s", diff)
 	}
 }
