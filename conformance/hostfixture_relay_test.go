@@ -435,13 +435,6 @@ func (r *fixtureRelay) notification(from *fixtureHost, method string, line []byt
 		}
 	}
 	msg := flowMessage(method, dst, extra)
-	if method == protocol.MethodStreamCancel && from == r.b && !dst.sink && r.mode == "stream-credit-after-cancel" {
-		// Credit for a source the fixture has just cancelled: the
-		// sender stops at the cancel and never uses it.
-		to.writeLine(msg)
-		to.writeLine(flowMessage(protocol.MethodStreamCredit, dst, map[string]any{"bytes": 4096}))
-		return
-	}
 	switch {
 	case method == protocol.MethodStreamEnd && from == r.b && r.mode == "stream-answer-first":
 		r.held[k] = msg

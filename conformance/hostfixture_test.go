@@ -60,7 +60,6 @@ var hostFixtureCases = []struct {
 	{mode: "stream-bridge-truncates", breaks: "host/stream-version-mix", reason: "answers the version 1 builder's first stream/read of a version 2 source with eof"},
 	{mode: "stream-mix-downgrades", breaks: "host/stream-version-mix", reason: "once a plugin has picked version 1, offers only [1] to the next, so the relay never joins two versions"},
 	{mode: "stream-data-on-plugin-source", breaks: "host/stream-first-message", reason: "sends a byte of stream/data on the provisioner's source before the credit that starts it"},
-	{mode: "stream-credit-after-cancel", breaks: "host/stream-cancel", reason: "forwards the builder's stream/cancel of a source, then grants the provisioner credit on it"},
 	{mode: "stream-cancel-rewrites-answer", breaks: "host/stream-cancel", reason: "answers the provisioner's cancelled upload with -32603 of its own instead of the builder's -32007"},
 	{mode: "stream-empty-chunk", breaks: "host/stream-credit", also: []string{"host/messages-valid"}, reason: "relays one chunk of 0 bytes before a real one (stream-data.params.json's minLength forbids it too)"},
 	{mode: "stream-zero-credit", breaks: "host/messages-valid", reason: "follows each stream/credit it forwards to the provisioner with one of 0 bytes, which stream-credit.params.json forbids"},
