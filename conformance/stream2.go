@@ -774,6 +774,15 @@ func (out *outbound2) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// cancelledErr is what writes fail with once the receiver cancelled:
+// errCancelled2, with the receiver's error when it gave one. f.mu is held.
+func (out *outbound2) cancelledErr() error {
+	if werr := out.cancelErr; werr != nil {
+		return fmt.Errorf("%w: error %d: %s", errCancelled2, werr.Code, werr.Message)
+	}
+	return errCancelled2
+}
+
 // waitCredit blocks until some credit is left and returns it.
 func (out *outbound2) waitCredit() (int, error) {
 	f := out.f
@@ -781,12 +790,9 @@ func (out *outbound2) waitCredit() (int, error) {
 		f.mu.Lock()
 		switch {
 		case out.cancelled:
-			werr := out.cancelErr
+			err := out.cancelledErr()
 			f.mu.Unlock()
-			if werr != nil {
-				return 0, fmt.Errorf("%w: error %d: %s", errCancelled2, werr.Code, werr.Message)
-			}
-			return 0, errCancelled2
+			return 0, err
 		case out.ended:
 			f.mu.Unlock()
 			return 0, errors.New("write after stream/end")
@@ -824,8 +830,9 @@ func (out *outbound2) sendRawChunk(data []byte, line []byte) error {
 	f := out.f
 	f.mu.Lock()
 	if out.cancelled {
+		err := out.cancelledErr()
 		f.mu.Unlock()
-		return errCancelled2
+		return err
 	}
 	out.sent += int64(len(data))
 	out.chunks++
