@@ -119,7 +119,7 @@ var fixtureCases = []struct {
 	{mode: "empty-chunk", breaks: "streams/chunk-size", also: []string{"schema/messages"}, reason: "writes a stream/data of 0 bytes before every stream/end (stream-data.params.json's minLength forbids it too)", run: streamingChecks},
 	{mode: "data-member-order", breaks: "streams/canonical-form", reason: `writes stream/data with "data" first`, run: streamingChecks},
 	{mode: "data-before-credit", breaks: "streams/source-waits-for-credit", reason: "credits its own sources, so their data goes before the host's credit", run: streamingChecks},
-	{mode: "credits-sink-early", breaks: "streams/sink-credit-after-data", reason: "credits each sink it offers right after the request", run: streamingChecks},
+	{mode: "credits-sink-early", breaks: "streams/sink-credit-after-data", reason: "credits each sink it offers, before the request that offers it", run: streamingChecks},
 	{mode: "accepts-oversize", breaks: "streams/over-credit-cancelled", reason: "splits a chunk of more than 262144 bytes in two instead of cancelling", run: streamingChecks},
 	{mode: "canonical-only", breaks: "streams/non-canonical-accepted", reason: "drops stream/data lines not in the canonical form", run: streamingChecks},
 	{mode: "keeps-credit", breaks: "streams/credit-returned", reason: "grants each host source its first credit and never more", run: streamingChecks},

@@ -244,13 +244,16 @@ func (w *fixtureWriter) streamLines(p []byte) [][]byte {
 		}
 		w.seen[m.Params.Source] = true
 	case w.mode == "credits-sink-early" && m.ID != nil && strings.HasPrefix(m.Method, "communicator/"):
-		out := [][]byte{p}
+		// The credit goes just before the request that offers the sink:
+		// written after it, it could cross the host's first chunk and
+		// be indistinguishable from a legitimate credit.
+		var out [][]byte
 		for _, h := range []string{m.Params.Stdout, m.Params.Stderr, m.Params.Sink} {
 			if h != "" {
 				out = append(out, line(protocol.MethodStreamCredit, map[string]any{"sink": h, "bytes": protocol.InitialSinkWindow}))
 			}
 		}
-		return out
+		return append(out, p)
 	case w.mode == "data-before-credit" && m.ID != nil && strings.HasPrefix(m.Method, "communicator/"):
 		// The plugin credits its own sources, as if the host had: its
 		// data then goes before the host's credit.
