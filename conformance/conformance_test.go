@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,8 +37,25 @@ func TestMain(m *testing.M) {
 	// A watchdog that dumps every goroutine instead of hanging CI.
 	debug.SetTraceback("all")
 	watchdog := time.AfterFunc(8*time.Minute, func() { panic("conformance tests hang") })
-	defer watchdog.Stop()
-	goleak.VerifyTestMain(m)
+	// Fixture plugins are killed at the end of each check, before their
+	// deferred clean-ups run: their temporary files go in a directory
+	// removed here.
+	tmp, err := os.MkdirTemp("", "conformance-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := m.Run()
+	watchdog.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // dsSkips are the checks the data source fixtures cannot judge: their

@@ -20,21 +20,32 @@ const helperModeEnv = "HOST_TEST_MODE"
 // stack instead of letting a hung test sit until the go test timeout, and
 // checks that no goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	if os.Getenv(helperModeEnv) == "" {
-		dir, err := os.MkdirTemp("", "host-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		defer os.RemoveAll(dir)
-		examplePlugin, exampleBuildErr = buildExample(dir)
-		watchdog := time.AfterFunc(4*time.Minute, func() {
-			debug.SetTraceback("all")
-			panic("host tests: watchdog expired; stacks follow")
-		})
-		defer watchdog.Stop()
+	if os.Getenv(helperModeEnv) != "" {
+		goleak.VerifyTestMain(m)
+		return
 	}
-	goleak.VerifyTestMain(m)
+	dir, err := os.MkdirTemp("", "host-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	examplePlugin, exampleBuildErr = buildExample(dir)
+	watchdog := time.AfterFunc(4*time.Minute, func() {
+		debug.SetTraceback("all")
+		panic("host tests: watchdog expired; stacks follow")
+	})
+	code := m.Run()
+	watchdog.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	// Not deferred: os.Exit skips deferred calls, which left the example
+	// plugin's build behind after every run.
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // examplePlugin is the path of the example plugin binary, built once.

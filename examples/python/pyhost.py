@@ -29,6 +29,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -1032,6 +1033,8 @@ def main():
         if code != 0:
             say("FAIL: plugin exited with status %d" % code)
             status = 1
+        # The default configurations' outputs live here; nothing outlives the run.
+        shutil.rmtree(work, ignore_errors=True)
     say("OK" if status == 0 else "FAILED")
     return status
 
