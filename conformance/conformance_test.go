@@ -46,16 +46,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv("TMPDIR", tmp)
-	code := m.Run()
-	watchdog.Stop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	os.RemoveAll(tmp)
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		watchdog.Stop()
+		os.RemoveAll(tmp)
+	}))
 }
 
 // dsSkips are the checks the data source fixtures cannot judge: their

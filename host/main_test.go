@@ -34,18 +34,12 @@ func TestMain(m *testing.M) {
 		debug.SetTraceback("all")
 		panic("host tests: watchdog expired; stacks follow")
 	})
-	code := m.Run()
-	watchdog.Stop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	// Not deferred: os.Exit skips deferred calls, which left the example
-	// plugin's build behind after every run.
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// Not deferred: VerifyTestMain exits, which skips deferred calls (and
+	// left the example plugin's build behind after every run).
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		watchdog.Stop()
+		os.RemoveAll(dir)
+	}))
 }
 
 // examplePlugin is the path of the example plugin binary, built once.
