@@ -259,28 +259,28 @@ func roundTrip(n int) func(ctx context.Context, s *session, comm string) error {
 	}
 }
 
-func checkCreditRespected(c *checkCtx) error {
-	o, err := c.runStreams(streamRun{
-		// The first credit is held back as in source-waits-for-credit:
-		// data sent before it is that check's failure, and its credit
-		// is then not judged here.
-		plan:      streamPlan{sourceWindow: 8, sinkWindow: protocol.InitialSinkWindow, holdCredit: time.Second},
-		provision: true,
-		use:       roundTrip(512 << 10),
-	})
-	if err != nil {
-		return err
+// judgedRun returns a check that runs run and fails on the first violation
+// of rule the runner saw.
+func judgedRun(run streamRun, rule rule2) func(*checkCtx) error {
+	return func(c *checkCtx) error {
+		o, err := c.runStreams(run)
+		if err != nil {
+			return err
+		}
+		return o.judge(rule)
 	}
-	return o.judge(v2OverCredit)
 }
 
-func checkEndOnce(c *checkCtx) error {
-	o, err := c.runStreams(streamRun{provision: true, use: roundTrip(300 << 10)})
-	if err != nil {
-		return err
-	}
-	return o.judge(v2AfterEnd)
-}
+// checkCreditRespected holds the first credit back as source-waits-for-credit
+// does: data sent before it is that check's failure, and its credit is then
+// not judged here.
+var checkCreditRespected = judgedRun(streamRun{
+	plan:      streamPlan{sourceWindow: 8, sinkWindow: protocol.InitialSinkWindow, holdCredit: time.Second},
+	provision: true,
+	use:       roundTrip(512 << 10),
+}, v2OverCredit)
+
+var checkEndOnce = judgedRun(streamRun{provision: true, use: roundTrip(300 << 10)}, v2AfterEnd)
 
 func checkFinishedBeforeAnswer(c *checkCtx) error {
 	o, err := c.runStreams(streamRun{use: roundTrip(300 << 10)})
@@ -293,21 +293,9 @@ func checkFinishedBeforeAnswer(c *checkCtx) error {
 	return o.needComm()
 }
 
-func checkChunkSize(c *checkCtx) error {
-	o, err := c.runStreams(streamRun{provision: true, use: roundTrip(600 << 10)})
-	if err != nil {
-		return err
-	}
-	return o.judge(v2ChunkSize)
-}
+var checkChunkSize = judgedRun(streamRun{provision: true, use: roundTrip(600 << 10)}, v2ChunkSize)
 
-func checkCanonicalForm(c *checkCtx) error {
-	o, err := c.runStreams(streamRun{provision: true, use: roundTrip(300 << 10)})
-	if err != nil {
-		return err
-	}
-	return o.judge(v2NotCanonical)
-}
+var checkCanonicalForm = judgedRun(streamRun{provision: true, use: roundTrip(300 << 10)}, v2NotCanonical)
 
 func checkSourceWaitsForCredit(c *checkCtx) error {
 	o, err := c.runStreams(streamRun{plan: streamPlan{holdCredit: time.Second}, provision: true})
