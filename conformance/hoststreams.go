@@ -340,8 +340,13 @@ func (c *conn) hostSends(k skey) bool { return k.sink != c.hostOffers() }
 
 func (c *conn) name() string { return fmt.Sprintf("%s (process %d)", c.role, c.pid) }
 
-// each calls f for every stream of every communicator request on b and p.
-func each(b, p *conn, f func(c *conn, r *commReq, k skey) error) error {
+// eachStream calls f for every stream of every communicator request on the
+// provisioner's and the builder's connections of a stream run.
+func (h *hostRun) eachStream(f func(c *conn, r *commReq, k skey) error) error {
+	b, p, err := h.conns(true)
+	if err != nil {
+		return err
+	}
 	for _, c := range []*conn{p, b} {
 		for _, r := range c.reqs {
 			for _, k := range r.streams {
@@ -355,11 +360,7 @@ func each(b, p *conn, f func(c *conn, r *commReq, k skey) error) error {
 }
 
 func judgeStreamFirst(h *hostRun) error {
-	b, p, err := h.conns(true)
-	if err != nil {
-		return err
-	}
-	return each(b, p, func(c *conn, r *commReq, k skey) error {
+	return h.eachStream(func(c *conn, r *commReq, k skey) error {
 		ns := c.notes(k, r.at)
 		switch {
 		case !c.hostOffers() && !k.sink:
@@ -387,11 +388,7 @@ func judgeStreamFirst(h *hostRun) error {
 }
 
 func judgeStreamCredit(h *hostRun) error {
-	b, p, err := h.conns(true)
-	if err != nil {
-		return err
-	}
-	return each(b, p, func(c *conn, r *commReq, k skey) error {
+	return h.eachStream(func(c *conn, r *commReq, k skey) error {
 		if !c.hostSends(k) {
 			return nil
 		}
@@ -418,11 +415,7 @@ func judgeStreamCredit(h *hostRun) error {
 }
 
 func judgeStreamEnd(h *hostRun) error {
-	b, p, err := h.conns(true)
-	if err != nil {
-		return err
-	}
-	return each(b, p, func(c *conn, r *commReq, k skey) error {
+	return h.eachStream(func(c *conn, r *commReq, k skey) error {
 		if !c.hostSends(k) {
 			return nil
 		}
